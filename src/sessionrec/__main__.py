@@ -1,0 +1,3 @@
+from sessionrec.cli import main
+
+main()

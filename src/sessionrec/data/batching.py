@@ -1,0 +1,177 @@
+"""Mini-batches: padding to the batch's longest prefix, and session graphs built per batch.
+
+Everything here is vectorised over the whole batch (NumPy for gathering the
+prefixes, torch for the graphs): no Python loop runs per session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from typing import Literal
+
+import numpy as np
+import torch
+
+from sessionrec.data.sessions import Split
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What a model needs from a batch.
+
+    ``max_length`` truncates prefixes, keeping the ``keep`` end ("last": the most
+    recent clicks, as SR-IEM and LGSR do; "first": NARM's ``x[:19]``).
+    ``graph`` asks for the SR-GNN session graph.
+    """
+
+    max_length: int | None = None
+    keep: Literal["last", "first"] = "last"
+    graph: bool = False
+
+
+@dataclass(frozen=True)
+class SessionGraph:
+    """SR-GNN session graphs of a batch (official PyTorch semantics, notes 5.1).
+
+    ``nodes[b, u]``: the item of node u (0 = padding node); ``alias[b, j]``: the node
+    of position j; ``adj_in`` / ``adj_out`` [B, U, U]: binary transitions, row-normalised
+    (row i of ``adj_in`` averages over the predecessors of i, of ``adj_out`` over its
+    successors; zero-degree rows stay 0).
+    """
+
+    nodes: torch.Tensor  # int64 [B, U]
+    alias: torch.Tensor  # int64 [B, L]
+    adj_in: torch.Tensor  # float32 [B, U, U]
+    adj_out: torch.Tensor  # float32 [B, U, U]
+    node_mask: torch.Tensor  # bool [B, U]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Prefixes left-aligned and right-padded with 0 to the batch's longest one."""
+
+    items: torch.Tensor  # int64 [B, L]
+    lengths: torch.Tensor  # int64 [B]
+    targets: torch.Tensor | None = None  # int64 [B], internal indices 1..N
+    graph: SessionGraph | None = None
+
+    @property
+    def mask(self) -> torch.Tensor:
+        return self.items != 0
+
+    @property
+    def size(self) -> int:
+        return int(self.items.shape[0])
+
+    @property
+    def last_items(self) -> torch.Tensor:
+        return self.items.gather(1, (self.lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)
+
+    def to(self, device: torch.device | str) -> Batch:
+        def move(value: object) -> object:
+            if isinstance(value, torch.Tensor):
+                return value.to(device, non_blocking=True)
+            if isinstance(value, SessionGraph):
+                return SessionGraph(*(move(getattr(value, f.name)) for f in fields(value)))
+            return value
+
+        return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
+
+
+def pad_prefixes(
+    starts: np.ndarray, lengths: np.ndarray, items: np.ndarray, spec: BatchSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gather ``items[start:start+length]`` rows into a zero-padded matrix, truncated per spec."""
+    lengths = lengths.astype(np.int64)
+    if spec.max_length is not None:
+        cut = np.minimum(lengths, spec.max_length)
+        if spec.keep == "last":
+            starts = starts + (lengths - cut)
+        lengths = cut
+    width = max(int(lengths.max(initial=0)), 1)
+    cols = np.arange(width, dtype=np.int64)
+    valid = cols[None, :] < lengths[:, None]
+    index = np.where(valid, starts[:, None] + cols[None, :], 0)
+    padded = np.where(valid, items[index], 0).astype(np.int64)
+    return padded, lengths
+
+
+def session_graph(items: torch.Tensor, lengths: torch.Tensor) -> SessionGraph:
+    """Build the SR-GNN session graph of every prefix of the batch at once."""
+    batch, width = items.shape
+    valid = torch.arange(width, device=items.device)[None, :] < lengths[:, None]
+    # sort each row with padding last; a new node starts wherever the value changes
+    sentinel = torch.iinfo(torch.int64).max
+    keyed = torch.where(valid, items, torch.full_like(items, sentinel))
+    sorted_items, order = keyed.sort(dim=1)
+    is_new = torch.ones_like(sorted_items, dtype=torch.bool)
+    is_new[:, 1:] = sorted_items[:, 1:] != sorted_items[:, :-1]
+    node_of_sorted = is_new.long().cumsum(1) - 1
+    n_unique = torch.where(valid.any(1), (is_new & (sorted_items != sentinel)).sum(1), 0)
+    n_nodes = max(int(n_unique.max()) if batch else 1, 1)
+    alias = torch.zeros_like(items)
+    alias.scatter_(1, order, node_of_sorted)
+    alias = torch.where(valid, alias, torch.zeros_like(alias))
+    nodes = torch.zeros(batch, n_nodes, dtype=torch.int64, device=items.device)
+    real = sorted_items != sentinel
+    rows = torch.arange(batch, device=items.device)[:, None].expand_as(sorted_items)
+    nodes[rows[real], node_of_sorted[real]] = sorted_items[real]
+    node_mask = torch.arange(n_nodes, device=items.device)[None, :] < n_unique[:, None]
+    # binary edges between consecutive clicks
+    adjacency = torch.zeros(batch, n_nodes, n_nodes, device=items.device)
+    has_edge = valid[:, 1:]
+    if width > 1:
+        b = rows[:, 1:][has_edge]
+        adjacency[b, alias[:, :-1][has_edge], alias[:, 1:][has_edge]] = 1.0
+    out_degree = adjacency.sum(2, keepdim=True)
+    adj_out = adjacency / out_degree.clamp(min=1.0)
+    incoming = adjacency.transpose(1, 2)
+    adj_in = incoming / incoming.sum(2, keepdim=True).clamp(min=1.0)
+    return SessionGraph(nodes, alias, adj_in, adj_out, node_mask)
+
+
+def make_batch(split: Split, samples: np.ndarray, spec: BatchSpec, with_targets: bool = True) -> Batch:
+    """Collate the given sample indices of ``split``."""
+    sessions = split.sessions
+    starts = sessions.offsets[split.sample_session[samples]]
+    cuts = split.sample_cut[samples]
+    padded, lengths = pad_prefixes(starts, cuts, sessions.items, spec)
+    items = torch.from_numpy(padded)
+    length_tensor = torch.from_numpy(lengths)
+    targets = torch.from_numpy(sessions.items[starts + cuts].astype(np.int64)) if with_targets else None
+    graph = session_graph(items, length_tensor) if spec.graph else None
+    return Batch(items, length_tensor, targets, graph)
+
+
+def batch_from_lists(prefixes: list[list[int]], spec: BatchSpec) -> Batch:
+    """Collate raw internal-index sessions (serving): no targets."""
+    lengths = np.fromiter((len(p) for p in prefixes), dtype=np.int64, count=len(prefixes))
+    flat = np.fromiter((i for p in prefixes for i in p), dtype=np.int64, count=int(lengths.sum()))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    padded, cut = pad_prefixes(starts, lengths, flat if len(flat) else np.zeros(1, np.int64), spec)
+    items = torch.from_numpy(padded)
+    length_tensor = torch.from_numpy(cut)
+    graph = session_graph(items, length_tensor) if spec.graph else None
+    return Batch(items, length_tensor, None, graph)
+
+
+def iterate_batches(
+    split: Split,
+    batch_size: int,
+    spec: BatchSpec,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    start_batch: int = 0,
+) -> Iterator[Batch]:
+    """Batches over the split's samples; with ``shuffle``, a seeded permutation per epoch."""
+    order = np.arange(len(split))
+    if shuffle:
+        order = np.random.default_rng([seed, epoch]).permutation(len(split))
+    for start in range(start_batch * batch_size, len(order), batch_size):
+        yield make_batch(split, order[start : start + batch_size], spec)
+
+
+def n_batches(split: Split, batch_size: int) -> int:
+    return -(-len(split) // batch_size)

@@ -1,0 +1,232 @@
+"""The contract every model obeys (DESIGN.md), written once.
+
+- ``Model(config)`` only stores a validated config; no work in the constructor.
+- ``fit(train, valid=None) -> self``.
+- ``score(batch) -> Tensor[B, N]``: column j scores internal item j + 1 (padding
+  is never a candidate). Evaluation and serving are built on this alone.
+- ``recommend(sessions, k)``: external ids in and out; unknown items are dropped
+  and reported; a session with no known item falls back to the most popular
+  training items, flagged in the result.
+- ``save(dir)`` / ``load(dir)``: config JSON + vocabulary + arrays, never a pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import torch
+
+from sessionrec import __version__
+from sessionrec.config import Config
+from sessionrec.data.batching import Batch, BatchSpec, batch_from_lists
+from sessionrec.data.sessions import Split
+from sessionrec.data.vocab import ExternalId, ItemVocab
+from sessionrec.errors import CheckpointError, ConfigError, DataError
+from sessionrec.evaluation import Evaluation, TieMode, evaluate_scores
+from sessionrec.io import atomic_directory
+
+MODEL_FILE = "model.json"
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """Top-k lists per session; unpacks as ``(items, scores)``."""
+
+    items: list[list[ExternalId]]
+    scores: list[list[float]]
+    unknown_items: list[list[object]]
+    fallback: list[bool]  # True where no item was known and popular items were returned
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.items, self.scores))
+
+
+class Recommender(ABC):
+    """Base of every model. Subclasses set ``config_class`` and implement the hooks."""
+
+    name: ClassVar[str] = "?"
+    config_class: ClassVar[type[Config]]
+
+    def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = self.config_class.from_dict(overrides)
+        elif isinstance(config, dict):
+            config = self.config_class.from_dict({**config, **overrides})
+        elif not isinstance(config, self.config_class):
+            raise ConfigError(f"{type(self).__name__} expects a {self.config_class.__name__}")
+        elif overrides:
+            config = config.replace(**overrides)
+        self.config = config
+        self.preset: str | None = None
+        self.vocab_: ItemVocab | None = None
+        self.popularity_: np.ndarray | None = None  # training clicks per item 0..N
+
+    # -- hooks -------------------------------------------------------------------------
+    @property
+    def batch_spec(self) -> BatchSpec:
+        """What the model needs from a batch (truncation, session graph)."""
+        return BatchSpec()
+
+    @abstractmethod
+    def _fit(self, train: Split, valid: Split | None) -> None: ...
+
+    @abstractmethod
+    def score(self, batch: Batch) -> torch.Tensor:
+        """Scores [B, N] of items 1..N for each prefix of the batch."""
+
+    @abstractmethod
+    def _state(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (classic models); neural models override save/load hooks."""
+
+    @abstractmethod
+    def _set_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    # -- contract ----------------------------------------------------------------------
+    def fit(self, train: Split, valid: Split | None = None) -> Self:
+        if len(train) == 0:
+            raise DataError("cannot fit on a split with no training samples")
+        if valid is not None and valid.vocab is not train.vocab and valid.n_items != train.n_items:
+            raise DataError("train and validation splits use different item vocabularies")
+        self.vocab_ = train.vocab
+        self.popularity_ = train.item_counts()
+        self._fit(train, valid)
+        return self
+
+    @property
+    def is_fitted(self) -> bool:
+        return self.vocab_ is not None
+
+    @property
+    def n_items(self) -> int:
+        return self._require_fitted().n_items
+
+    def _require_fitted(self) -> ItemVocab:
+        if self.vocab_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
+        return self.vocab_
+
+    def evaluate(self, split: Split, batch_size: int = 500, ties: TieMode = "optimistic") -> Evaluation:
+        self._require_fitted()
+        if split.n_items != self.n_items:
+            raise DataError(f"split has {split.n_items} items, the model {self.n_items}")
+        return evaluate_scores(self.score, split, self.batch_spec, batch_size, ties, self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    def recommend(
+        self,
+        sessions: Sequence[Sequence[object]],
+        k: int = 20,
+        exclude_seen: bool = False,
+        batch_size: int = 256,
+    ) -> Recommendations:
+        """Top-``k`` external item ids and scores for each session of external ids.
+
+        ``k`` is capped at the number of recommendable items (the catalogue, less
+        the session's own items with ``exclude_seen``).
+        """
+        vocab = self._require_fitted()
+        if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        encoded, unknown = zip(*(vocab.encode(s) for s in sessions), strict=True) if sessions else ((), ())
+        fallback = [len(e) == 0 for e in encoded]
+        out_items: list[list[ExternalId]] = []
+        out_scores: list[list[float]] = []
+        for start in range(0, len(encoded), batch_size):
+            chunk = list(encoded[start : start + batch_size])
+            ids, scores = self._top_k(chunk, min(k, vocab.n_items), exclude_seen)
+            for row, session in enumerate(chunk):
+                keep = np.isfinite(scores[row])
+                out_items.append(vocab.decode(ids[row][keep]))
+                out_scores.append(scores[row][keep].tolist())
+            del chunk
+        return Recommendations(out_items, out_scores, [list(u) for u in unknown], fallback)
+
+    def _top_k(self, sessions: list[list[int]], k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
+        known = [s for s in sessions if s]
+        scores = torch.empty(len(sessions), self.n_items)
+        if known:
+            with torch.inference_mode():
+                batch = batch_from_lists(known, self.batch_spec).to(self.device)
+                model_scores = self.score(batch).float().cpu()
+            scores[torch.tensor([bool(s) for s in sessions])] = model_scores
+        if len(known) < len(sessions):
+            assert self.popularity_ is not None
+            popular = torch.from_numpy(self.popularity_[1:].astype(np.float32))
+            scores[torch.tensor([not s for s in sessions])] = popular
+        if exclude_seen:
+            for row, session in enumerate(sessions):
+                if session:
+                    scores[row, torch.tensor(session) - 1] = float("-inf")
+        top = scores.topk(k, dim=1)
+        return (top.indices + 1).numpy(), top.values.numpy()
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        vocab = self._require_fitted()
+        directory = Path(directory)
+        with atomic_directory(directory) as tmp:
+            vocab.save(tmp)
+            assert self.popularity_ is not None
+            self._save_weights(tmp)
+            np.save(tmp / "popularity.npy", self.popularity_)
+            meta = {
+                "model": self.name,
+                "preset": self.preset,
+                "config": self.config.to_dict(),
+                "n_items": vocab.n_items,
+                "sessionrec_version": __version__,
+            }
+            (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2))
+        return directory
+
+    def _save_weights(self, directory: Path) -> None:
+        np.savez(directory / "state.npz", **self._state())
+
+    def _load_weights(self, directory: Path) -> None:
+        path = directory / "state.npz"
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                state = {name: npz[name] for name in npz.files}
+        except (OSError, ValueError, EOFError) as exc:
+            raise CheckpointError(f"{path}: unreadable ({exc})") from None
+        self._set_state(state)
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Self:
+        directory = Path(directory)
+        meta = read_model_meta(directory)
+        if meta["model"] != cls.name:
+            raise CheckpointError(f"{directory} holds a {meta['model']!r} model, not {cls.name!r}")
+        model = cls(cls.config_class.from_dict(meta["config"]))
+        model.preset = meta.get("preset")
+        try:
+            model.vocab_ = ItemVocab.load(directory)
+            model.popularity_ = np.load(directory / "popularity.npy", allow_pickle=False)
+        except (DataError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{directory}: {exc}") from None
+        if model.vocab_.n_items != meta["n_items"] or len(model.popularity_) != meta["n_items"] + 1:
+            raise CheckpointError(f"{directory}: vocabulary does not match the saved model")
+        model._load_weights(directory)
+        return model
+
+
+def read_model_meta(directory: Path) -> dict[str, Any]:
+    path = Path(directory) / MODEL_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{directory}: no saved model ({MODEL_FILE} missing)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(meta, dict) or not {"model", "config", "n_items"} <= set(meta):
+        raise CheckpointError(f"{path}: not a sessionrec model description")
+    return meta
