@@ -42,7 +42,7 @@ def load_restricted(path: str | Path) -> Any:
         value = _NoGlobalsUnpickler(io.BytesIO(data)).load()
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any decoding failure is a malformed file
+    except Exception as exc:
         raise DataError(f"{path}: not a valid pickle ({type(exc).__name__}: {exc})") from None
     _check_types(value, path)
     return value
@@ -91,7 +91,7 @@ def _samples_to_sessions(value: Any, path: Path) -> tuple[list[list[int]], list[
         )
         if not chain:
             # not a standard augmentation: keep every sample as its own session
-            return [p + [t] for p, t in zip(prefixes, targets, strict=True)], [len(p) for p in prefixes]
+            return [[*p, t] for p, t in zip(prefixes, targets, strict=True)], [len(p) for p in prefixes]
         sessions.append(full)
         row += length
     return sessions, None

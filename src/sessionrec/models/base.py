@@ -143,7 +143,7 @@ class Recommender(ABC):
         for start in range(0, len(encoded), batch_size):
             chunk = list(encoded[start : start + batch_size])
             ids, scores = self._top_k(chunk, min(k, vocab.n_items), exclude_seen)
-            for row, session in enumerate(chunk):
+            for row, _session in enumerate(chunk):
                 keep = np.isfinite(scores[row])
                 out_items.append(vocab.decode(ids[row][keep]))
                 out_scores.append(scores[row][keep].tolist())
