@@ -1,0 +1,148 @@
+"""Run directories: what ``fit``/``train`` produce and ``evaluate``/``serve`` consume.
+
+Layout::
+
+    RUN_DIR/
+      run.json        model name, preset, resolved config, data manifest, package
+                      version, selection protocol, status ("running" | "finished"),
+                      and, once evaluated, the test metrics
+      model/          the fitted model (Recommender.save)
+      metrics.jsonl   one JSON line per epoch (neural models)
+      checkpoint.pt   the last training checkpoint (neural models; for --resume)
+
+A run is "finished" only once its model is saved; ``run.json`` is written
+atomically, so an interrupted run never passes for a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sessionrec import __version__
+from sessionrec.errors import CheckpointError
+from sessionrec.io import atomic_write_bytes
+from sessionrec.models.base import Recommender
+
+RUN_FILE = "run.json"
+MODEL_DIR = "model"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class Run:
+    directory: Path
+
+    @property
+    def info_path(self) -> Path:
+        return self.directory / RUN_FILE
+
+    @property
+    def model_dir(self) -> Path:
+        return self.directory / MODEL_DIR
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.directory / METRICS_FILE
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.directory / CHECKPOINT_FILE
+
+    def info(self) -> dict[str, Any]:
+        if not self.info_path.is_file():
+            raise CheckpointError(f"{self.directory}: not a sessionrec run ({RUN_FILE} missing)")
+        try:
+            return json.loads(self.info_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{self.info_path}: invalid JSON ({exc})") from None
+
+    def write_info(self, info: dict[str, Any]) -> None:
+        atomic_write_bytes(self.info_path, json.dumps(info, indent=2, default=str).encode())
+
+    def update_info(self, **changes: Any) -> dict[str, Any]:
+        info = {**self.info(), **changes}
+        self.write_info(info)
+        return info
+
+    @property
+    def finished(self) -> bool:
+        return self.info_path.is_file() and self.info().get("status") == "finished"
+
+    def load_model(self) -> Recommender:
+        from sessionrec.models.registry import load_model
+
+        info = self.info()
+        if info.get("status") != "finished":
+            raise CheckpointError(
+                f"{self.directory}: the run has not finished (status {info.get('status')!r})"
+            )
+        return load_model(self.model_dir)
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        with self.metrics_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.is_file():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+
+def start_run(
+    directory: str | Path,
+    model: Recommender,
+    data_manifest: dict[str, Any],
+    overwrite: bool = False,
+    resume: bool = False,
+    **extra: Any,
+) -> Run:
+    """Create (or, with ``resume``, reopen) a run directory for ``model``.
+
+    A directory that already holds a finished run is refused unless ``overwrite``;
+    one holding an unfinished run is refused unless ``resume`` or ``overwrite``.
+    """
+    run = Run(Path(directory))
+    if run.directory.exists() and any(run.directory.iterdir()):
+        if overwrite:
+            shutil.rmtree(run.directory)
+        elif resume:
+            info = run.info()
+            if info.get("model") != model.name or info.get("config") != model.config.to_dict():
+                raise CheckpointError(f"{run.directory}: --resume needs the same model and config as the run")
+            return run
+        elif run.info_path.is_file() and run.finished:
+            raise CheckpointError(
+                f"{run.directory} already holds a finished run; pass --overwrite to replace it"
+            )
+        else:
+            raise CheckpointError(
+                f"{run.directory} is not empty; pass --resume to continue it or --overwrite to replace it"
+            )
+    run.directory.mkdir(parents=True, exist_ok=True)
+    run.write_info(
+        {
+            "status": "running",
+            "model": model.name,
+            "preset": model.preset,
+            "config": model.config.to_dict(),
+            "data": data_manifest,
+            "sessionrec_version": __version__,
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **extra,
+        }
+    )
+    return run
+
+
+def finish_run(run: Run, model: Recommender, **extra: Any) -> None:
+    """Save the model, then mark the run finished (in that order)."""
+    model.save(run.model_dir)
+    run.update_info(status="finished", finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"), **extra)
