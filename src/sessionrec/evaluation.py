@@ -50,9 +50,9 @@ def metrics_from_ranks(ranks: np.ndarray, cutoffs: Sequence[int] = CUTOFFS) -> d
     out: dict[str, float] = {}
     for k in cutoffs:
         hit = ranks <= k
-        out[f"HR@{k}"] = 100.0 * hit.mean()
-        out[f"MRR@{k}"] = 100.0 * np.where(hit, 1.0 / ranks, 0.0).mean()
-        out[f"NDCG@{k}"] = 100.0 * np.where(hit, 1.0 / np.log2(1.0 + ranks), 0.0).mean()
+        out[f"HR@{k}"] = 100.0 * float(hit.mean())
+        out[f"MRR@{k}"] = 100.0 * float(np.where(hit, 1.0 / ranks, 0.0).mean())
+        out[f"NDCG@{k}"] = 100.0 * float(np.where(hit, 1.0 / np.log2(1.0 + ranks), 0.0).mean())
     return out
 
 

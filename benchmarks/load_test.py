@@ -1,0 +1,236 @@
+"""HTTP load test of ``sessionrec serve`` on loopback: throughput, latency, and no 5xx under abuse.
+
+Without ``--url`` it builds SR-GNN over the Diginetica catalogue (43,097 items; see
+``serving_latency.build_model``), saves it as a run in a temporary directory and starts
+``sessionrec serve`` on a free loopback port; with ``--url`` it targets a running
+server, which must be on 127.0.0.1. ``--concurrency`` clients (asyncio + httpx, one
+connection each) send a precomputed, seeded request mix: stateless recommendations for
+real test prefixes, clicks on stored sessions, and ``--malformed`` (10%) bad requests
+of eight kinds (invalid JSON, wrong id types, k=0, empty session, missing field,
+unknown session, oversized body, float ids). Each repeat is bounded both in requests
+and in seconds; the report gives each repeat and the medians.
+
+    .venv/bin/python benchmarks/load_test.py --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from serving_latency import DEFAULT_DATA, ROOT, build_model, save_as_run, test_sessions
+
+Request = tuple[str, str, str, bytes | None]  # kind, method, path, body
+MALFORMED: list[tuple[str, str, bytes | None]] = [
+    ("/v1/recommend", "POST", b'{"items": [1, 2'),
+    ("/v1/recommend", "POST", b'{"items": [{"id": 1}]}'),
+    ("/v1/recommend", "POST", b'{"items": [1], "k": 0}'),
+    ("/v1/recommend", "POST", b'{"items": []}'),
+    ("/v1/recommend", "POST", b"{}"),
+    ("/v1/sessions/never-seen-session", "GET", None),
+    ("/v1/recommend", "POST", b'{"items": [' + b"1," * 40_000 + b"1]}"),
+    ("/v1/recommend", "POST", b'{"items": [1.5, true]}'),
+]
+
+
+def build_requests(sessions: list[list[int]], n: int, malformed: float, seed: int) -> list[Request]:
+    """A seeded mix: malformed share as asked; of the rest, 3/4 stateless, 1/4 session clicks."""
+    rng = np.random.default_rng(seed)
+    out: list[Request] = []
+    for index in range(n):
+        draw = rng.random()
+        if draw < malformed:
+            path, method, body = MALFORMED[index % len(MALFORMED)]
+            out.append(("malformed", method, path, body))
+        elif draw < malformed + (1 - malformed) * 0.75:
+            session = sessions[int(rng.integers(len(sessions)))]
+            out.append(
+                ("recommend", "POST", "/v1/recommend", json.dumps({"items": session, "k": 20}).encode())
+            )
+        else:
+            item = int(rng.choice(sessions[int(rng.integers(len(sessions)))]))
+            session_id = f"load-{seed}-{index // 5}"  # about five clicks per stored session
+            body = json.dumps({"item": item, "k": 20}).encode()
+            out.append(("event", "POST", f"/v1/sessions/{session_id}/events", body))
+    return out
+
+
+async def run_load(url: str, requests: list[Request], concurrency: int, max_seconds: float) -> dict[str, Any]:
+    """Send ``requests`` with ``concurrency`` clients; stop early after ``max_seconds``."""
+    records: list[tuple[str, int, float]] = []
+    cursor = iter(range(len(requests)))
+    headers = {"content-type": "application/json"}
+    deadline = time.perf_counter() + max_seconds
+
+    async def client() -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as http:
+            for index in cursor:
+                if time.perf_counter() > deadline:
+                    return
+                kind, method, path, body = requests[index]
+                begin = time.perf_counter()
+                try:
+                    response = await http.request(method, path, content=body, headers=headers)
+                    status = response.status_code
+                except httpx.TransportError:
+                    status = -1  # connection-level failure
+                records.append((kind, status, (time.perf_counter() - begin) * 1000))
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    wall = time.perf_counter() - start
+    return summarise(records, wall)
+
+
+def summarise(records: list[tuple[str, int, float]], wall: float) -> dict[str, Any]:
+    def stats(values: list[float]) -> dict[str, float]:
+        array = np.asarray(values) if values else np.zeros(1)
+        return {f"p{q}_ms": round(float(np.percentile(array, q)), 2) for q in (50, 90, 99)}
+
+    statuses = Counter(status for _, status, _ in records)
+    valid = [ms for kind, status, ms in records if kind != "malformed"]
+    return {
+        "requests": len(records),
+        "seconds": round(wall, 2),
+        "requests_per_s": round(len(records) / wall, 1),
+        "latency_all": stats([ms for *_, ms in records]),
+        "latency_valid": stats(valid),
+        "status_counts": {str(code): count for code, count in sorted(statuses.items())},
+        "server_errors_5xx": sum(count for code, count in statuses.items() if code >= 500),
+        "transport_errors": statuses.get(-1, 0),
+        "valid_not_200": sum(1 for kind, status, _ in records if kind != "malformed" and status != 200),
+        "malformed_not_4xx": sum(
+            1 for kind, status, _ in records if kind == "malformed" and not 400 <= status < 500
+        ),
+    }
+
+
+def check_loopback(url: str) -> None:
+    if urlsplit(url).hostname != "127.0.0.1":
+        raise SystemExit(f"refusing to load-test {url}: only http://127.0.0.1:PORT is allowed")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(run_dir: Path, port: int, torch_threads: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "sessionrec", "serve", str(run_dir), "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning", "--torch-threads", str(torch_threads)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with code {process.returncode}")
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit("the server did not become ready within 120 s")
+
+
+def server_batch_sizes(url: str) -> float | None:
+    """Mean micro-batch size from the server's /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+    values = dict(line.split(" ") for line in text.splitlines() if line.startswith("sessionrec_batch_size_"))
+    count = float(values.get("sessionrec_batch_size_count", 0))
+    return round(float(values["sessionrec_batch_size_sum"]) / count, 2) if count else None
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", default=None, help="a running server on 127.0.0.1 (default: start one)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--model", default="srgnn")
+    parser.add_argument("--run", type=Path, default=None, help="serve this trained run instead")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=4000, help="per repeat (upper bound)")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="per repeat (upper bound)")
+    parser.add_argument("--malformed", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "load_test.json")
+    args = parser.parse_args(argv)
+
+    model, dataset, weights = build_model(args.data, args.model, args.run)
+    sessions = test_sessions(dataset, 5000)
+    process = None
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.url
+        if url is None:
+            run_dir = args.run or save_as_run(model, dataset, Path(tmp) / "run", weights)
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            process = start_server(run_dir, port, args.torch_threads)
+        check_loopback(url)
+        del model  # the server holds its own copy
+        try:
+            asyncio.run(
+                run_load(url, build_requests(sessions, 300, args.malformed, seed=999), args.concurrency, 30)
+            )
+            repeats = []
+            for repeat in range(args.repeats):
+                requests = build_requests(sessions, args.requests, args.malformed, seed=repeat)
+                result = asyncio.run(run_load(url, requests, args.concurrency, args.max_seconds))
+                repeats.append(result)
+                print(json.dumps(result), file=sys.stderr)
+            mean_batch = server_batch_sizes(url)
+        finally:
+            if process is not None:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=30)
+    report = {
+        "benchmark": "HTTP load test on loopback",
+        "model": args.model if args.run is None else f"run {args.run}",
+        "weights": weights,
+        "n_items": dataset.n_items,
+        "concurrency": args.concurrency,
+        "malformed_share": args.malformed,
+        "requests_per_repeat": args.requests,
+        "repeats": repeats,
+        "median_of_repeats": {
+            "requests_per_s": statistics.median(r["requests_per_s"] for r in repeats),
+            "p50_ms": statistics.median(r["latency_all"]["p50_ms"] for r in repeats),
+            "p99_ms": statistics.median(r["latency_all"]["p99_ms"] for r in repeats),
+            "p99_valid_ms": statistics.median(r["latency_valid"]["p99_ms"] for r in repeats),
+            "server_errors_5xx": max(r["server_errors_5xx"] for r in repeats),
+        },
+        "server_mean_batch_size": mean_batch,
+        "environment": {
+            "cpu_count": os.cpu_count(),
+            "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["median_of_repeats"], indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()

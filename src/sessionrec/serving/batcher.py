@@ -1,0 +1,130 @@
+"""Micro-batching: concurrent requests share one model call.
+
+Scoring a batch of B sessions costs little more than scoring one (one matrix
+product against the item embeddings, one top-k), so requests that arrive together
+are gathered for up to ``max_wait`` seconds or ``max_batch`` requests and scored in
+one :meth:`Recommender.recommend` call per ``(k, exclude_seen)`` group (grouping by
+the exact ``k`` keeps every answer identical to the one an unbatched call gives).
+
+Model calls run on one dedicated worker thread, so the event loop keeps accepting
+and parsing requests while the model works, and the model is never called from two
+threads at once. Each call runs under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from sessionrec.data.vocab import ExternalId
+from sessionrec.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class Result:
+    """One session's answer, as :class:`Recommendations` holds it per row."""
+
+    items: list[ExternalId]
+    scores: list[float]
+    unknown_items: list[object]
+    fallback: bool
+
+
+@dataclass(frozen=True)
+class _Job:
+    session: Sequence[object]
+    k: int
+    exclude_seen: bool
+    future: asyncio.Future[Result]
+
+
+class MicroBatcher:
+    """Start with :meth:`start` inside the running loop; :meth:`close` fails pending requests."""
+
+    def __init__(self, model: Recommender, max_wait: float = 0.002, max_batch: int = 64, metrics: Any = None):
+        self.model = model
+        self.max_wait = max_wait
+        self.max_batch = max_batch
+        self.metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionrec-model")
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._full: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._full = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sessionrec-batcher")
+
+    async def recommend(self, session: Sequence[object], k: int, exclude_seen: bool) -> Result:
+        """Queue one session and wait for its answer."""
+        if self._queue is None or self._full is None:
+            raise RuntimeError("MicroBatcher.start() was not called")
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Job(session, k, exclude_seen, future))
+        if self._queue.qsize() >= self.max_batch:
+            self._full.set()
+        return await future
+
+    async def _run(self) -> None:
+        assert self._queue is not None and self._full is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self._queue.get()]
+            if self.max_wait > 0 and self._queue.qsize() + 1 < self.max_batch:
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.max_wait)
+            while len(jobs) < self.max_batch and not self._queue.empty():
+                jobs.append(self._queue.get_nowait())
+            jobs = [job for job in jobs if not job.future.done()]  # drop cancelled requests
+            if not jobs:
+                continue
+            if self.metrics is not None:
+                self.metrics.batch_size.observe(len(jobs))
+            try:
+                answers = await loop.run_in_executor(self._executor, self._score, jobs)
+            except Exception as exc:  # the model failed: every request of the batch learns it
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+                continue
+            for job, answer in zip(jobs, answers, strict=True):
+                if not job.future.done():
+                    job.future.set_result(answer)
+
+    def _score(self, jobs: list[_Job]) -> list[Result]:
+        """Worker thread: one ``recommend`` call per (k, exclude_seen) group."""
+        groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
+        for index, job in enumerate(jobs):
+            groups[(job.k, job.exclude_seen)].append(index)
+        answers: list[Result | None] = [None] * len(jobs)
+        with torch.inference_mode():
+            for (k, exclude_seen), indices in groups.items():
+                recs = self.model.recommend(
+                    [jobs[i].session for i in indices], k=k, exclude_seen=exclude_seen
+                )
+                for row, i in enumerate(indices):
+                    answers[i] = Result(
+                        recs.items[row], recs.scores[row], recs.unknown_items[row], recs.fallback[row]
+                    )
+        return [answer for answer in answers if answer is not None]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._queue is not None:
+            while not self._queue.empty():
+                job = self._queue.get_nowait()
+                if not job.future.done():
+                    job.future.set_exception(RuntimeError("the service is shutting down"))
+        self._executor.shutdown(wait=False, cancel_futures=True)

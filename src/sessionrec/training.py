@@ -1,0 +1,253 @@
+"""The trainer of every neural model.
+
+Adam with L2 (``weight_decay``) on all parameters, a step learning-rate schedule
+stepped at the start of each epoch (SR-GNN, TAGNN) or at its end (SR-IEM), seeded
+per-epoch shuffling, model selection on a validation split with early stopping,
+atomic per-epoch checkpoints and exact resume.
+
+The learning rate of epoch e is ``lr * gamma ** ((e + o) // step)`` with o = 1 for
+"start" (PyTorch's ``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1,
+1e-4 for 2-4, ...) and o = 0 for "end" (decays after epochs 3, 6, ...). Computing it
+from the epoch number, rather than carrying scheduler state, makes resume exact.
+
+Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
+best ``select_metric`` are kept, and training stops after ``patience`` epochs without
+improvement. When ``valid`` is the test split (``--select-on test``, the papers'
+habit), the history also records the best value of each metric over epochs, which
+is what those papers report; reports made so must say so.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch.nn import functional as F
+
+from sessionrec.data.batching import iterate_batches, n_batches
+from sessionrec.data.sessions import Split
+from sessionrec.errors import CheckpointError
+from sessionrec.evaluation import evaluate_scores
+from sessionrec.io import atomic_write_bytes
+from sessionrec.models.neural import NeuralRecommender
+from sessionrec.runs import Run
+
+
+@dataclass
+class TrainerOptions:
+    run: Run | None = None  # where metrics.jsonl and checkpoint.pt go
+    device: str | None = None  # default: cuda when available, else cpu
+    threads: int | None = None
+    progress: bool = False
+    resume: bool = False
+    select_on: Literal["valid", "test"] = "valid"
+    max_batches: int | None = None  # per epoch; for quick runs and benchmarks
+    eval_batch_size: int = 1000
+
+
+@dataclass
+class TrainingState:
+    epoch: int = 0  # completed epochs
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def learning_rate(config: Any, epoch: int) -> float:
+    offset = 1 if config.lr_step_at == "start" else 0
+    return config.lr * config.lr_gamma ** ((epoch + offset) // config.lr_step)
+
+
+def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
+class Trainer:
+    def __init__(self, model: NeuralRecommender, options: TrainerOptions | None = None) -> None:
+        self.model = model
+        self.options = options or TrainerOptions()
+        self.config = model.config
+
+    def fit(self, train: Split, valid: Split | None = None) -> TrainingState:
+        opts, config = self.options, self.config
+        if opts.threads:
+            torch.set_num_threads(opts.threads)
+        device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model.to(device)
+        self.model.vocab_ = train.vocab
+        if self.model.popularity_ is None:
+            self.model.popularity_ = train.item_counts()
+        module = self.model.init_module(train.n_items)
+        optimizer = make_optimizer(module.parameters(), config.lr, config.weight_decay, device)
+        state = TrainingState()
+        if opts.resume and opts.run is not None and opts.run.checkpoint_path.is_file():
+            state = self._restore(opts.run, module, optimizer)
+        spec = self.model.batch_spec
+        total = min(n_batches(train, config.batch_size), opts.max_batches or 10**12)
+        while state.epoch < config.epochs and state.bad_epochs < config.patience:
+            epoch = state.epoch
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(config, epoch)
+            record = self._train_epoch(module, optimizer, train, spec, epoch, total, device)
+            if valid is not None:
+                record.update(self._validate(valid, device))
+                self._select(state, record, module)
+            state.epoch += 1
+            state.history.append(record)
+            if opts.run is not None:
+                opts.run.append_metrics(record)
+                self._checkpoint(opts.run, module, optimizer, state)
+        if state.best_state is not None:
+            module.load_state_dict(state.best_state)
+        module.eval()
+        return state
+
+    def _train_epoch(
+        self,
+        module: Any,
+        optimizer: Any,
+        train: Split,
+        spec: Any,
+        epoch: int,
+        total: int,
+        device: torch.device,
+    ) -> dict[str, Any]:
+        config = self.config
+        module.train()
+        torch.manual_seed(config.seed + epoch)  # dropout masks reproducible per epoch
+        losses, seen, started = [], 0, time.perf_counter()
+        progress = _progress(self.options.progress, f"epoch {epoch}", total)
+        batches = iterate_batches(train, config.batch_size, spec, config.shuffle, config.seed, epoch)
+        for index, batch in enumerate(batches):
+            if index >= total:
+                break
+            batch = batch.to(device)
+            scores = module(batch)
+            loss = self.loss(module, batch, scores)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.detach())
+            seen += batch.size
+            if progress is not None:
+                progress.advance(batch.size, float(loss))
+        if progress is not None:
+            progress.close()
+        elapsed = time.perf_counter() - started
+        mean_loss = float(torch.stack(losses).mean()) if losses else float("nan")
+        return {
+            "epoch": epoch,
+            "lr": learning_rate(config, epoch),
+            "loss": mean_loss,
+            "train_samples_per_s": seen / max(elapsed, 1e-9),
+            "train_seconds": elapsed,
+        }
+
+    def loss(self, module: Any, batch: Any, scores: torch.Tensor) -> torch.Tensor:
+        """Softmax cross-entropy over items 1..N; a model may add terms via ``extra_loss``."""
+        loss = F.cross_entropy(scores, batch.targets - 1)
+        extra = getattr(module, "extra_loss", None)
+        return loss + extra() if callable(extra) else loss
+
+    def _validate(self, valid: Split, device: torch.device) -> dict[str, Any]:
+        started = time.perf_counter()
+        evaluation = evaluate_scores(
+            self.model.score, valid, self.model.batch_spec, self.options.eval_batch_size, device=device
+        )
+        prefix = "test" if self.options.select_on == "test" else "valid"
+        metrics = {f"{prefix}_{k}": v for k, v in evaluation.metrics().items()}
+        metrics["eval_seconds"] = time.perf_counter() - started
+        return metrics
+
+    def _select(self, state: TrainingState, record: dict[str, Any], module: Any) -> None:
+        prefix = "test" if self.options.select_on == "test" else "valid"
+        score = record[f"{prefix}_{self.config.select_metric}"]
+        if score > state.best_score:
+            state.best_score, state.best_epoch, state.bad_epochs = score, record["epoch"], 0
+            state.best_state = copy.deepcopy(module.state_dict())
+        else:
+            state.bad_epochs += 1
+        record["best_epoch"] = state.best_epoch
+
+    def _checkpoint(self, run: Run, module: Any, optimizer: Any, state: TrainingState) -> None:
+        payload = {
+            "model": self.model.name,
+            "config": self.config.to_dict(),
+            "n_items": self.model.n_items,
+            "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "epoch": state.epoch,
+            "best_score": state.best_score,
+            "best_epoch": state.best_epoch,
+            "bad_epochs": state.bad_epochs,
+            "best_state": state.best_state,
+            "history": state.history,
+        }
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        atomic_write_bytes(run.checkpoint_path, buffer.getvalue())
+
+    def _restore(self, run: Run, module: Any, optimizer: Any) -> TrainingState:
+        path = run.checkpoint_path
+        try:
+            payload = torch.load(path, map_location=self.model.device, weights_only=True)
+        except Exception as exc:  # a truncated file raises one of several error types
+            raise CheckpointError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
+        if payload.get("model") != self.model.name or payload.get("config") != self.config.to_dict():
+            raise CheckpointError(f"{path}: checkpoint of another model or configuration")
+        if payload.get("n_items") != self.model.n_items:
+            raise CheckpointError(
+                f"{path}: checkpoint for {payload.get('n_items')} items, data has {self.model.n_items}"
+            )
+        module.load_state_dict(payload["module"])
+        optimizer.load_state_dict(payload["optimizer"])
+        return TrainingState(
+            payload["epoch"],
+            payload["best_score"],
+            payload["best_epoch"],
+            payload["bad_epochs"],
+            payload["best_state"],
+            payload["history"],
+        )
+
+
+def _progress(enabled: bool, description: str, total_batches: int) -> _EpochProgress | None:
+    return _EpochProgress(description, total_batches) if enabled else None
+
+
+class _EpochProgress:
+    """A Rich progress bar with loss, samples/s and ETA."""
+
+    def __init__(self, description: str, total_batches: int) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("{task.fields[rate]:,.0f} samples/s"),
+            TimeRemainingColumn(),
+            disable=os.environ.get("SESSIONREC_NO_PROGRESS") == "1",
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(description, total=total_batches, loss=float("nan"), rate=0.0)
+        self.started, self.samples = time.perf_counter(), 0
+
+    def advance(self, samples: int, loss: float) -> None:
+        self.samples += samples
+        rate = self.samples / max(time.perf_counter() - self.started, 1e-9)
+        self.bar.update(self.task, advance=1, loss=loss, rate=rate)
+
+    def close(self) -> None:
+        self.bar.stop()

@@ -1,0 +1,140 @@
+"""The trainer: learning-rate schedule, selection, checkpoints and exact resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from sessionrec.errors import CheckpointError
+from sessionrec.models.neural import NeuralConfig
+from sessionrec.models.registry import create
+from sessionrec.runs import Run, start_run
+from sessionrec.training import Trainer, TrainerOptions, learning_rate
+from tests.conftest import synthetic_dataset
+
+FAST = {"embedding_dim": 16, "batch_size": 64, "epochs": 4, "lr": 0.01, "lr_step": 2}
+
+
+def test_learning_rate_schedule_matches_the_papers_code() -> None:
+    start = NeuralConfig(lr_step_at="start")  # StepLR.step() before each epoch (SR-GNN, TAGNN)
+    assert [learning_rate(start, e) for e in range(6)] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4, 1e-4, 1e-5])
+    end = NeuralConfig(lr_step_at="end")  # stepped after each epoch (SR-IEM, GCE-GNN)
+    assert [learning_rate(end, e) for e in range(7)] == pytest.approx([1e-3] * 3 + [1e-4] * 3 + [1e-5])
+
+
+def test_validation_selection_keeps_the_best_epoch() -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **{**FAST, "epochs": 3})
+    state = Trainer(model).fit(train, valid)
+    scores = [record["valid_MRR@20"] for record in state.history]
+    assert state.best_epoch == max(range(3), key=scores.__getitem__)
+    assert model.evaluate(valid).metrics()["MRR@20"] == pytest.approx(max(scores))
+
+
+def test_patience_stops_early() -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    # lr = 0 after the first epoch: nothing improves, so patience 1 stops at epoch 2
+    model = create("srgnn", **{**FAST, "epochs": 10, "patience": 1, "lr_step": 1, "lr_gamma": 1e-30})
+    state = Trainer(model).fit(train, valid)
+    assert len(state.history) <= 3
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from sessionrec.models.registry import create
+    from sessionrec.runs import start_run
+    from sessionrec.training import Trainer, TrainerOptions
+    from tests.conftest import synthetic_dataset
+
+    original = Trainer._train_epoch
+    def slow(self, module, optimizer, train, spec, epoch, *rest):
+        if epoch == 2:
+            print("epoch2", flush=True)
+            time.sleep(120)  # killed here, after two checkpoints
+        return original(self, module, optimizer, train, spec, epoch, *rest)
+    Trainer._train_epoch = slow
+
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **{fast})
+    run = start_run(sys.argv[1], model, data.manifest)
+    Trainer(model, TrainerOptions(run=run)).fit(train, valid)
+    """
+)
+
+
+def test_resume_after_sigkill_reaches_the_uninterrupted_result(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    reference = create("srgnn", **FAST)
+    reference_state = Trainer(reference).fit(train, valid)
+
+    run_dir = tmp_path / "run"
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.replace("{fast}", repr(FAST)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    deadline = time.time() + 120
+    while time.time() < deadline and child.stdout.readline().strip() != b"epoch2":
+        assert child.poll() is None, "the training child died before epoch 2"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    run = Run(run_dir)
+    assert len(run.read_metrics()) == 2 and not run.finished
+
+    resumed = create("srgnn", **FAST)
+    options = TrainerOptions(run=start_run(run_dir, resumed, data.manifest, resume=True), resume=True)
+    state = Trainer(resumed, options).fit(train, valid)
+    assert [r["valid_MRR@20"] for r in state.history] == pytest.approx(
+        [r["valid_MRR@20"] for r in reference_state.history]
+    )
+    batch_scores = [m.evaluate(valid).ranks for m in (reference, resumed)]
+    assert (batch_scores[0] == batch_scores[1]).all()
+    assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [0, 1, 2, 3]
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    model = create("srgnn", **{**FAST, "epochs": 1})
+    run = start_run(tmp_path / "run", model, data.manifest)
+    Trainer(model, TrainerOptions(run=run)).fit(data.train, data.test)
+    other = create("srgnn", **{**FAST, "epochs": 1, "embedding_dim": 8})
+    with pytest.raises(CheckpointError, match="same model and config"):
+        start_run(tmp_path / "run", other, data.manifest, resume=True)
+    with pytest.raises(CheckpointError, match="another model or configuration"):
+        Trainer(other, TrainerOptions(run=run, resume=True)).fit(data.train)
+    run.checkpoint_path.write_bytes(run.checkpoint_path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="truncated"):
+        Trainer(create("srgnn", **{**FAST, "epochs": 1}), TrainerOptions(run=run, resume=True)).fit(
+            data.train
+        )
+    with pytest.raises(CheckpointError, match="not empty"):
+        start_run(tmp_path / "run", model, data.manifest)
+
+
+def test_saved_weights_are_checked(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    model = create("srgnn", **{**FAST, "epochs": 1}).fit(data.train)
+    model.save(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.pt"
+    state = torch.load(weights, weights_only=True)
+    state["embedding.weight"] = state["embedding.weight"][:5]
+    torch.save(state, weights)
+    with pytest.raises(CheckpointError, match="do not fit"):
+        type(model).load(tmp_path / "m")
+    weights.write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="truncated"):
+        type(model).load(tmp_path / "m")
