@@ -152,12 +152,29 @@ def start_server(run_dir: Path, port: int, torch_threads: int) -> subprocess.Pop
     raise SystemExit("the server did not become ready within 120 s")
 
 
-def server_batch_sizes(url: str) -> float | None:
-    """Mean micro-batch size from the server's /metrics."""
+def server_stats(url: str) -> dict[str, float | None]:
+    """From the server's /metrics: mean micro-batch size, and the share of /v1/recommend
+    requests the server itself finished within 10 and 50 ms (client-side latency adds the
+    load generator's own queueing on a shared CPU)."""
     text = httpx.get(f"{url}/metrics").text
-    values = dict(line.split(" ") for line in text.splitlines() if line.startswith("sessionrec_batch_size_"))
-    count = float(values.get("sessionrec_batch_size_count", 0))
-    return round(float(values["sessionrec_batch_size_sum"]) / count, 2) if count else None
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(("sessionrec_batch_size_", "sessionrec_http_request_duration_seconds_")):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    batches = values.get("sessionrec_batch_size_count", 0.0)
+    route = 'route="/v1/recommend"'
+    total = values.get(f"sessionrec_http_request_duration_seconds_count{{{route}}}", 0.0)
+
+    def share(bound: str) -> float | None:
+        key = f'sessionrec_http_request_duration_seconds_bucket{{le="{bound}",{route}}}'
+        return round(values[key] / total, 4) if total and key in values else None
+
+    return {
+        "mean_batch_size": round(values["sessionrec_batch_size_sum"] / batches, 2) if batches else None,
+        "recommend_within_10ms": share("0.01"),
+        "recommend_within_50ms": share("0.05"),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -197,9 +214,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for repeat in range(args.repeats):
                 requests = build_requests(sessions, args.requests, args.malformed, seed=repeat)
                 result = asyncio.run(run_load(url, requests, args.concurrency, args.max_seconds))
+                result["load_average_1min"] = round(os.getloadavg()[0], 2)  # the machine may be shared
                 repeats.append(result)
                 print(json.dumps(result), file=sys.stderr)
-            mean_batch = server_batch_sizes(url)
+            server = server_stats(url)
         finally:
             if process is not None:
                 process.send_signal(signal.SIGINT)
@@ -220,7 +238,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "p99_valid_ms": statistics.median(r["latency_valid"]["p99_ms"] for r in repeats),
             "server_errors_5xx": max(r["server_errors_5xx"] for r in repeats),
         },
-        "server_mean_batch_size": mean_batch,
+        "server_side": server,
         "environment": {
             "cpu_count": os.cpu_count(),
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],

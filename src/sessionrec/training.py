@@ -132,13 +132,8 @@ class Trainer:
         for index, batch in enumerate(batches):
             if index >= total:
                 break
-            batch = batch.to(device)
-            scores = module(batch)
-            loss = self.loss(module, batch, scores)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
+            loss = self.step(module, optimizer, batch.to(device))
+            losses.append(loss)
             seen += batch.size
             if progress is not None:
                 progress.advance(batch.size, float(loss))
@@ -153,6 +148,15 @@ class Trainer:
             "train_samples_per_s": seen / max(elapsed, 1e-9),
             "train_seconds": elapsed,
         }
+
+    def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:
+        """One optimisation step on one batch; returns the (detached) loss."""
+        scores = module(batch)
+        loss = self.loss(module, batch, scores)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
 
     def loss(self, module: Any, batch: Any, scores: torch.Tensor) -> torch.Tensor:
         """Softmax cross-entropy over items 1..N; a model may add terms via ``extra_loss``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import torch
 
@@ -61,7 +63,7 @@ def test_graph_matches_direct_construction_on_random_sessions() -> None:
     for row, seq in enumerate(prefixes):
         node = np.unique(seq)
         adjacency = np.zeros((len(node), len(node)))
-        for a, b in zip(seq[:-1], seq[1:], strict=True):
+        for a, b in itertools.pairwise(seq):
             adjacency[np.searchsorted(node, a), np.searchsorted(node, b)] = 1
         out = adjacency / np.maximum(adjacency.sum(1, keepdims=True), 1)
         inc = adjacency.T / np.maximum(adjacency.T.sum(1, keepdims=True), 1)

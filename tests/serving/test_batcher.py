@@ -38,6 +38,7 @@ class RecordingPop(Pop):
                 "k": k,
                 "thread": threading.get_ident(),
                 "inference": torch.is_inference_mode_enabled(),
+                "threads": torch.get_num_threads(),
             }
         )
         if self.fail:
@@ -131,3 +132,12 @@ def test_close_fails_requests_still_queued(model: RecordingPop) -> None:
 
     outcome = asyncio.run(scenario())
     assert isinstance(outcome[0], (RuntimeError, asyncio.CancelledError))
+
+
+def test_torch_threads_are_set_on_the_model_thread(model: RecordingPop) -> None:
+    before = torch.get_num_threads()
+    try:
+        asyncio.run(_gather(MicroBatcher(model, torch_threads=1), [([11], 1, False)]))
+        assert model.calls[0]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)

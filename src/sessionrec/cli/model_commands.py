@@ -11,35 +11,36 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sessionrec.cli.common import console, err_console, friendly_errors
-from sessionrec.data.dataset import Dataset
+from sessionrec.cli.run_helpers import (
+    Ties,
+    by_length_table,
+    check_compatible,
+    data_name,
+    evaluate_with_progress,
+    load_data,
+    print_metrics,
+    ranks_for,
+    ranks_path,
+)
 from sessionrec.errors import DataError
-from sessionrec.evaluation import CUTOFFS, Evaluation, evaluate_scores
 from sessionrec.evaluation import compare as paired_compare
 from sessionrec.models import registry
 from sessionrec.models.base import Recommender
 from sessionrec.runs import Run, finish_run, start_run
 
-
-class Ties(str, Enum):
-    optimistic = "optimistic"
-    conservative = "conservative"
-
-
 TiesOption = Annotated[
     Ties, typer.Option(help="Rank of a tied target: best place (papers) or worst place (heuristics).")
 ]
 BatchOption = Annotated[int, typer.Option(min=1, help="Test prefixes scored together.")]
-HEADER = "HR@K = P@K = Recall@K (one held-out item per test prefix); full ranking, in %"
 
 
 def register(app: typer.Typer) -> None:
@@ -49,71 +50,6 @@ def register(app: typer.Typer) -> None:
     app.command("recommend", context_settings={"allow_extra_args": True})(recommend_command)
     app.command("compare")(compare_command)
     app.command("models")(models_command)
-
-
-# -- helpers -----------------------------------------------------------------------------
-def load_data(path: Path) -> Dataset:
-    """A dataset directory, or a folder of SR-GNN pickles imported on the fly."""
-    if not path.is_dir():
-        raise DataError(f"{path}: no such dataset directory")
-    if not (path / "manifest.json").is_file() and (path / "test.txt").is_file():
-        from sessionrec.data.pickles import import_pickles
-
-        return import_pickles(path)
-    return Dataset.load(path)
-
-
-def data_name(path: Path) -> str:
-    return path.resolve().name
-
-
-def ranks_path(run: Path, data: Path, ties: Ties) -> Path:
-    suffix = "" if ties is Ties.optimistic else f".{ties.value}"
-    return run / f"ranks-{data_name(data)}{suffix}.npy"
-
-
-def check_compatible(model: Recommender, dataset: Dataset, data: Path) -> None:
-    vocab = model._require_fitted()
-    if vocab.n_items != dataset.n_items or not np.array_equal(vocab.external, dataset.vocab.external):
-        raise DataError(
-            f"{data}: its {dataset.n_items} items are not the vocabulary the model was fitted on "
-            f"({vocab.n_items} items)"
-        )
-
-
-def evaluate_with_progress(model: Recommender, dataset: Dataset, batch_size: int, ties: Ties) -> Evaluation:
-    split = dataset.test
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task("scoring", total=len(split))
-        return evaluate_scores(
-            model.score,
-            split,
-            model.batch_spec,
-            batch_size,
-            ties.value,
-            model.device,
-            progress=lambda n: bar.advance(task, n),
-        )
-
-
-def metrics_table(metrics: dict[str, float], title: str = HEADER) -> Table:
-    table = Table(title=title)
-    for column in ("K", "HR@K", "MRR@K", "NDCG@K"):
-        table.add_column(column, justify="right")
-    for k in CUTOFFS:
-        table.add_row(str(k), *(f"{metrics[f'{m}@{k}']:.2f}" for m in ("HR", "MRR", "NDCG")))
-    return table
-
-
-def by_length_table(breakdown: dict[str, dict[str, float]]) -> Table:
-    table = Table(title="by prefix length")
-    for column in ("length", "samples", "HR@10", "MRR@10", "HR@20", "MRR@20"):
-        table.add_column(column, justify="right")
-    for length, row in breakdown.items():
-        cells = (f"{row[m]:.2f}" for m in ("HR@10", "MRR@10", "HR@20", "MRR@20"))
-        table.add_row(length, str(int(row["samples"])), *cells)
-    return table
 
 
 # -- fit ---------------------------------------------------------------------------------
@@ -147,7 +83,7 @@ def fit_command(
         shutil.rmtree(out, ignore_errors=True)  # never leave a half-made run behind
         raise
     console.print(f"fitted [bold]{model}[/] in {fit_seconds:.1f}s -> {out}")
-    console.print(metrics_table(metrics, f"{HEADER}; ties {ties.value}"))
+    print_metrics(metrics, ties)
 
 
 # -- evaluate ----------------------------------------------------------------------------
@@ -155,7 +91,9 @@ def fit_command(
 def evaluate_command(
     run: Annotated[Path, typer.Argument(help="A finished run directory.")],
     data: Annotated[Path, typer.Argument(help="Dataset directory or folder of SR-GNN pickles.")],
-    by_length: Annotated[bool, typer.Option("--by-length", help="Break metrics down by prefix length.")] = False,
+    by_length: Annotated[
+        bool, typer.Option("--by-length", help="Break metrics down by prefix length.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     ties: TiesOption = Ties.optimistic,
     batch_size: BatchOption = 500,
@@ -178,7 +116,7 @@ def evaluate_command(
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
-    console.print(metrics_table(report["metrics"], f"{HEADER}; ties {ties.value}"))
+    print_metrics(report["metrics"], ties)
     if by_length:
         console.print(by_length_table(report["by_length"]))
 
@@ -193,7 +131,7 @@ def recommend_command(
     ] = None,
     k: Annotated[int, typer.Option("--k", help="Number of items to recommend.")] = 20,
     exclude_seen: Annotated[bool, typer.Option(help="Never recommend the session's own items.")] = False,
-    input_: Annotated[Path | None, typer.Option("--input", help="JSON lines: {\"items\": [...]}.")] = None,
+    input_: Annotated[Path | None, typer.Option("--input", help='JSON lines: {"items": [...]}.')] = None,
     output: Annotated[Path | None, typer.Option("--output", help="Where to write JSON lines.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (with --items).")] = False,
 ) -> None:
@@ -234,27 +172,13 @@ def _recommend_file(model: Recommender, source: Path, target: Path, k: int, excl
     columns = (TextColumn("recommending"), BarColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("recommending", total=size)
-        count = recommend_jsonl(model, source, target, k, exclude_seen, advance=lambda n: bar.advance(task, n))
+        count = recommend_jsonl(
+            model, source, target, k, exclude_seen, advance=lambda n: bar.advance(task, n)
+        )
     console.print(f"wrote {count:,} recommendation lists to {target}")
 
 
 # -- compare -----------------------------------------------------------------------------
-def ranks_for(run: Path, dataset: Dataset, data: Path, batch_size: int, ties: Ties) -> Evaluation:
-    """The run's saved ranks on this data when they fit, else a fresh evaluation (then saved)."""
-    path = ranks_path(run, data, ties)
-    lengths = dataset.test.prefix_lengths.astype(np.int64)
-    Run(run).info()  # a clear error when RUN is not a run
-    if path.is_file():
-        ranks = np.load(path, allow_pickle=False)
-        if ranks.shape == lengths.shape:
-            return Evaluation(ranks, lengths, ties.value)
-    model = Run(run).load_model()
-    check_compatible(model, dataset, data)
-    evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
-    np.save(path, evaluation.ranks)
-    return evaluation
-
-
 @friendly_errors
 def compare_command(
     run_a: Annotated[Path, typer.Argument(help="First run directory (A).")],
@@ -275,7 +199,8 @@ def compare_command(
         report = {"a": metrics_a, "b": metrics_b, "ties": ties.value, **result.__dict__}
         typer.echo(json.dumps(report, indent=2))
         return
-    table = Table(title=f"A = {run_a}, B = {run_b}; {result.n:,} paired test prefixes; ties {ties.value}")
+    console.print(f"A = {run_a}, B = {run_b}: {result.n:,} paired test prefixes, ties {ties.value}")
+    table = Table()
     table.add_column("")
     table.add_column("A", justify="right")
     table.add_column("B", justify="right")

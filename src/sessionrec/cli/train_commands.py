@@ -1,9 +1,88 @@
-"""CLI commands (module train_commands)."""
+"""``sessionrec train``: neural models, through the trainer, into a run directory."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from sessionrec.cli.common import console, friendly_errors
+from sessionrec.errors import ConfigError
+from sessionrec.models import registry
+from sessionrec.models.neural import NeuralRecommender
+from sessionrec.training import TrainerOptions
+
+
+class SelectOn(StrEnum):
+    valid = "valid"
+    test = "test"
+
+
+class ValidMode(StrEnum):
+    last = "last"
+    random = "random"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("train")(train_command)
+
+
+@friendly_errors
+def train_command(
+    model: Annotated[str, typer.Argument(help="A registered neural model or preset (sessionrec models).")],
+    data: Annotated[Path, typer.Argument(help="Dataset directory or folder of SR-GNN pickles.")],
+    out: Annotated[Path, typer.Option("--out", help="Run directory (created, or resumed).")],
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    select_on: Annotated[
+        SelectOn, typer.Option(help="Select epochs on a validation split, or on test (papers' habit).")
+    ] = SelectOn.valid,
+    valid_fraction: Annotated[float, typer.Option(help="Share of training samples held out.")] = 0.1,
+    valid_mode: Annotated[ValidMode, typer.Option(help="Hold out the most recent or random sessions.")] = (
+        ValidMode.last
+    ),
+    resume: Annotated[bool, typer.Option(help="Continue a killed run from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")
+    ] = None,
+    max_batches: Annotated[
+        int | None, typer.Option(min=1, help="Cap batches per epoch (quick runs).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+) -> None:
+    """Train MODEL on DATA with validation-based selection; evaluate on test; save the run."""
+    from sessionrec.cli.model_commands import load_data, metrics_table
+    from sessionrec.workflow import train_and_evaluate
+
+    cls, preset_overrides = registry.resolve(model)
+    if not issubclass(cls, NeuralRecommender):
+        raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
+    recommender = cls(cls.config_class.from_overrides(set_ or [], base=preset_overrides))
+    recommender.preset = model if model in registry.presets() else None
+    dataset = load_data(data)
+    options = TrainerOptions(device=device, threads=threads, progress=progress, max_batches=max_batches)
+    result = train_and_evaluate(
+        recommender,
+        dataset,
+        out,
+        select_on.value,
+        valid_fraction,
+        valid_mode.value,
+        resume=resume,
+        overwrite=overwrite,
+        options=options,
+        data_path=str(data),
+    )
+    info = result.info
+    console.print(
+        f"trained [bold]{model}[/]: {info['epochs_run']} epochs, best epoch {info['best_epoch']}, "
+        f"{info['train_seconds']}s -> {out}"
+    )
+    title = "test metrics (HR@K = P@K = Recall@K), epochs selected on " + select_on.value
+    console.print(metrics_table(info["test_metrics"], title))
+    if select_on is SelectOn.test:
+        console.print(f"[yellow]note:[/] {info['note']}")

@@ -66,6 +66,7 @@ class SKNN(Recommender):
     # [S, N] binary, rows = training sessions from oldest to most recent
     sessions_: sp.csr_matrix | None = None
     items_to_sessions_: sp.csr_matrix | None = None  # [N, S], the transpose, for the overlap product
+    _session_sizes: np.ndarray  # [S] distinct items per training session
 
     def _fit(self, train: Split, valid: Split | None) -> None:
         sessions = train.sessions

@@ -125,7 +125,9 @@ async def _load(state: ServiceState) -> None:
 def _start_batcher(state: ServiceState) -> None:
     assert state.model is not None
     config = state.config
-    batcher = MicroBatcher(state.model, config.batch_wait_ms / 1000.0, config.max_batch_size, state.metrics)
+    batcher = MicroBatcher(
+        state.model, config.batch_wait_ms / 1000.0, config.max_batch_size, state.metrics, config.torch_threads
+    )
     batcher.start()
     state.batcher = batcher
     state.metrics.ready.set(1)

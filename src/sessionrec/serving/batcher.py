@@ -48,12 +48,21 @@ class _Job:
 class MicroBatcher:
     """Start with :meth:`start` inside the running loop; :meth:`close` fails pending requests."""
 
-    def __init__(self, model: Recommender, max_wait: float = 0.002, max_batch: int = 64, metrics: Any = None):
+    def __init__(
+        self,
+        model: Recommender,
+        max_wait: float = 0.002,
+        max_batch: int = 64,
+        metrics: Any = None,
+        torch_threads: int | None = None,
+    ):
         self.model = model
         self.max_wait = max_wait
         self.max_batch = max_batch
         self.metrics = metrics
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sessionrec-model")
+        # torch's intra-op thread count is per thread: set it where the model runs
+        initializer = (lambda: torch.set_num_threads(torch_threads)) if torch_threads else None
+        self._executor = ThreadPoolExecutor(1, "sessionrec-model", initializer=initializer)
         self._queue: asyncio.Queue[_Job] | None = None
         self._full: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -79,9 +88,12 @@ class MicroBatcher:
         while True:
             jobs = [await self._queue.get()]
             if self.max_wait > 0 and self._queue.qsize() + 1 < self.max_batch:
+                # wait for the window to close or the batch to fill, whichever comes first
+                # (a timer setting the event is cheaper than wait_for's extra task)
                 self._full.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.max_wait)
+                timer = loop.call_later(self.max_wait, self._full.set)
+                await self._full.wait()
+                timer.cancel()
             while len(jobs) < self.max_batch and not self._queue.empty():
                 jobs.append(self._queue.get_nowait())
             jobs = [job for job in jobs if not job.future.done()]  # drop cancelled requests

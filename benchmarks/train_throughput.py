@@ -1,0 +1,130 @@
+"""Training and full-ranking throughput of a neural model on a benchmark dataset.
+
+    python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --threads 2
+    python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --set bf16_scoring=true
+
+Training: the trainer's own step (forward, cross-entropy, backward, fused Adam) on
+shuffled batches built by the real pipeline, ``--batches`` batches per repetition after
+``--warmup`` batches, median samples/s of ``--reps`` repetitions. Ranking: the full test
+split scored against every item, median seconds of ``--eval-reps`` repetitions.
+Writes JSON to ``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from sessionrec.data.batching import iterate_batches
+from sessionrec.data.dataset import Dataset
+from sessionrec.data.pickles import import_pickles
+from sessionrec.evaluation import evaluate_scores
+from sessionrec.models.neural import NeuralRecommender
+from sessionrec.models.registry import create
+from sessionrec.training import Trainer, make_optimizer
+
+
+def load(path: Path) -> Dataset:
+    return Dataset.load(path) if (path / "manifest.json").is_file() else import_pickles(path)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def measure(args: argparse.Namespace) -> dict[str, object]:
+    torch.set_num_threads(args.threads)
+    data = load(args.data)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    model = create(
+        args.model, **{k: json.loads(v) if v[:1] in "0123456789-tf[" else v for k, v in overrides.items()}
+    )
+    assert isinstance(model, NeuralRecommender)
+    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
+    module = model.init_module(data.n_items)
+    module.train()
+    trainer = Trainer(model)
+    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
+    batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    for _ in range(args.warmup):
+        trainer.step(module, optimizer, next(batches))
+    rates = []
+    for _ in range(args.reps):
+        samples, started = 0, time.perf_counter()
+        for _ in range(args.batches):
+            batch = next(batches)
+            trainer.step(module, optimizer, batch)
+            samples += batch.size
+        rates.append(samples / (time.perf_counter() - started))
+    module.eval()
+    eval_seconds = []
+    for _ in range(args.eval_reps):
+        started = time.perf_counter()
+        evaluation = evaluate_scores(model.score, data.test, model.batch_spec, args.eval_batch_size)
+        eval_seconds.append(time.perf_counter() - started)
+    return {
+        "model": args.model,
+        "config": model.config.to_dict(),
+        "data": str(args.data),
+        "train_samples": len(data.train),
+        "test_samples": len(data.test),
+        "items": data.n_items,
+        "threads": args.threads,
+        "batches_per_rep": args.batches,
+        "train_samples_per_s": [round(r, 1) for r in rates],
+        "train_samples_per_s_median": round(statistics.median(rates), 1),
+        "eval_seconds": [round(s, 2) for s in eval_seconds],
+        "eval_seconds_median": round(statistics.median(eval_seconds), 2),
+        "eval_samples_per_s_median": round(len(data.test) / statistics.median(eval_seconds), 1),
+        "eval_batch_size": args.eval_batch_size,
+        "untrained_test_HR@20": round(evaluation.metrics()["HR@20"], 3),
+        "torch": torch.__version__,
+        "cpu": cpu_name(),
+        "measured": time.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("model")
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--set", action="append", default=[], help="config override key=value")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batches", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--eval-reps", type=int, default=3)
+    parser.add_argument("--eval-batch-size", type=int, default=1000)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    result = measure(args)
+    suffix = "-".join(s.replace("=", "_") for s in args.set)
+    name = f"throughput-{args.model}-{args.data.name}{'-' + suffix if suffix else ''}.json"
+    out = args.out or Path(__file__).parent / "results" / name
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        json.dumps(
+            {
+                k: result[k]
+                for k in ("model", "train_samples_per_s", "train_samples_per_s_median", "eval_seconds_median")
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""Helpers of the model commands: loading data, evaluating with a progress bar, saved ranks.
+
+Per-sample ranks live in ``RUN/ranks-<data name>.npy`` (``.conservative.npy`` for
+that tie mode): ``evaluate`` and ``fit`` write them, ``compare`` reuses them
+instead of scoring the test set again.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sessionrec.cli.common import console, err_console
+from sessionrec.data.dataset import Dataset
+from sessionrec.errors import DataError
+from sessionrec.evaluation import CUTOFFS, Evaluation, evaluate_scores
+from sessionrec.models.base import Recommender
+from sessionrec.runs import Run
+
+HEADER = "HR@K = P@K = Recall@K (one held-out item per test prefix); full ranking, in %"
+
+
+class Ties(StrEnum):
+    optimistic = "optimistic"
+    conservative = "conservative"
+
+
+def load_data(path: Path) -> Dataset:
+    """A dataset directory, or a folder of SR-GNN pickles imported on the fly."""
+    if not path.is_dir():
+        raise DataError(f"{path}: no such dataset directory")
+    if not (path / "manifest.json").is_file() and (path / "test.txt").is_file():
+        from sessionrec.data.pickles import import_pickles
+
+        return import_pickles(path)
+    return Dataset.load(path)
+
+
+def data_name(path: Path) -> str:
+    """The name ranks are filed under: the data folder's own name."""
+    return path.resolve().name
+
+
+def ranks_path(run: Path, data: Path, ties: Ties) -> Path:
+    """Where a run keeps its per-sample ranks on ``data`` for one tie mode."""
+    suffix = "" if ties is Ties.optimistic else f".{ties.value}"
+    return run / f"ranks-{data_name(data)}{suffix}.npy"
+
+
+def check_compatible(model: Recommender, dataset: Dataset, data: Path) -> None:
+    """Refuse to rank a dataset whose item ids are not the ones the model was fitted on."""
+    vocab = model.vocab_
+    assert vocab is not None, "a loaded model is fitted"
+    if vocab.n_items != dataset.n_items or not np.array_equal(vocab.external, dataset.vocab.external):
+        raise DataError(
+            f"{data}: its {dataset.n_items} items are not the vocabulary the model was fitted on "
+            f"({vocab.n_items} items)"
+        )
+
+
+def evaluate_with_progress(model: Recommender, dataset: Dataset, batch_size: int, ties: Ties) -> Evaluation:
+    """Full-ranking evaluation on the test split, with a progress bar on stderr."""
+    split = dataset.test
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("scoring", total=len(split))
+        return evaluate_scores(
+            model.score,
+            split,
+            model.batch_spec,
+            batch_size,
+            ties.value,
+            model.device,
+            progress=lambda n: bar.advance(task, n),
+        )
+
+
+def print_metrics(metrics: dict[str, float], ties: Ties) -> None:
+    """HR/MRR/NDCG at 5, 10, 20 as a table, under the line that says what HR@K means."""
+    console.print(f"{HEADER}; ties {ties.value}", highlight=False)
+    table = Table()
+    for column in ("K", "HR@K", "MRR@K", "NDCG@K"):
+        table.add_column(column, justify="right")
+    for k in CUTOFFS:
+        table.add_row(str(k), *(f"{metrics[f'{m}@{k}']:.2f}" for m in ("HR", "MRR", "NDCG")))
+    console.print(table)
+
+
+def by_length_table(breakdown: dict[str, dict[str, float]]) -> Table:
+    """Metrics per prefix length 1..10 and 11+, with the number of samples of each."""
+    table = Table(title="by prefix length")
+    for column in ("length", "samples", "HR@10", "MRR@10", "HR@20", "MRR@20"):
+        table.add_column(column, justify="right")
+    for length, row in breakdown.items():
+        cells = (f"{row[m]:.2f}" for m in ("HR@10", "MRR@10", "HR@20", "MRR@20"))
+        table.add_row(length, str(int(row["samples"])), *cells)
+    return table
+
+
+def ranks_for(run: Path, dataset: Dataset, data: Path, batch_size: int, ties: Ties) -> Evaluation:
+    """The run's saved ranks on this data when they fit, else a fresh evaluation (then saved)."""
+    path = ranks_path(run, data, ties)
+    lengths = dataset.test.prefix_lengths.astype(np.int64)
+    Run(run).info()  # a clear error when RUN is not a run
+    if path.is_file():
+        ranks = np.load(path, allow_pickle=False)
+        if ranks.shape == lengths.shape:
+            return Evaluation(ranks, lengths, ties.value)
+    model = Run(run).load_model()
+    check_compatible(model, dataset, data)
+    evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
+    np.save(path, evaluation.ranks)
+    return evaluation

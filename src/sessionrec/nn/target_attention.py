@@ -1,0 +1,193 @@
+r"""Target-aware attention scored against every candidate item (TAGNN, Yu et al. 2020, Eq. 6-7).
+
+For a session with node states :math:`h_1..h_U`, keys :math:`k_u = W h_u` and values
+:math:`v_u`, the target term of item *t* is
+
+.. math::
+    T_t = \sum_u \beta_{t,u}\, (e_t \cdot v_u),\qquad
+    \beta_{t,u} = \frac{c_u \exp(e_t \cdot k_u)}{\sum_{u'} c_{u'} \exp(e_t \cdot k_{u'}) + p}
+
+where :math:`c_u` counts the positions holding node *u* (a softmax over positions equals
+one over unique nodes with these multiplicities) and *p* counts phantom positions of
+logit 0 and value 0: the official code pads every prefix to the dataset's longest one
+and lets the padded (zeroed) states into the softmax. ``p = 0`` is the proper masking.
+
+Materialising the target vectors ``[B, N, d]`` as the official code does is avoided:
+one GEMM gives every logit and value product ``[2P, N]`` for the P (session, node)
+pairs of the batch, and a custom backward reuses them (``[2P, N]`` gradients feed two
+GEMMs). Sessions are grouped by their number of nodes so that each group's softmax
+is a dense ``[n, u, N]`` block, with no padding work. When ``2P x N`` exceeds the memory
+budget the items are processed in chunks and the backward recomputes each chunk.
+Shapes: items [N, d], keys/values [B, U, d], counts [B, U] (0 marks absent nodes, real
+nodes first), pad_count [B] -> [B, N].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class _Bucket:
+    """Sessions ``start:start+size`` (sorted order) with ``nodes`` nodes each."""
+
+    start: int
+    size: int
+    nodes: int
+    offset: int  # first (session, node) pair of the bucket
+    repeats: bool  # some node fills several positions: add log-counts to the logits
+    phantoms: bool  # some session has phantom padded positions
+
+
+@dataclass(frozen=True)
+class _Plan:
+    buckets: list[_Bucket]
+    n_pairs: int
+    log_counts: torch.Tensor  # [P]
+    pad_count: torch.Tensor  # [B], sorted order
+    chunk: int  # items per chunk
+
+
+def _plan(counts: torch.Tensor, pad_count: torch.Tensor, n_items: int, memory_mb: float) -> tuple:
+    """Sort sessions by node count; list the (session, node) pairs group by group."""
+    n_nodes = (counts > 0).sum(1)
+    order = torch.argsort(n_nodes, stable=True)
+    sorted_counts, sorted_pad = counts[order], pad_count[order].to(counts.dtype)
+    real = sorted_counts > 0
+    pair_counts = sorted_counts[real]
+    sizes, members = torch.unique_consecutive(n_nodes[order], return_counts=True)
+    buckets, start, offset = [], 0, 0
+    for nodes, size in zip(sizes.tolist(), members.tolist(), strict=True):
+        span = size * nodes
+        if nodes > 0:
+            repeats = bool((pair_counts[offset : offset + span] != 1).any())
+            phantoms = bool((sorted_pad[start : start + size] > 0).any())
+            buckets.append(_Bucket(start, size, nodes, offset, repeats, phantoms))
+        start, offset = start + size, offset + span
+    n_pairs = offset
+    chunk = max(1, min(n_items, int(memory_mb * 2**20 / max(2 * n_pairs * 4 * 2, 1))))
+    return order, real, _Plan(buckets, n_pairs, pair_counts.log(), sorted_pad, chunk)
+
+
+def _attend(work: torch.Tensor, plan: _Plan, out: torch.Tensor) -> None:
+    """Logit rows of ``work`` -> attention weights in place; ``out[b] = sum_u beta * value``."""
+    n_pairs = plan.n_pairs
+    for b in plan.buckets:
+        lo, hi, rows = b.offset, b.offset + b.size * b.nodes, slice(b.start, b.start + b.size)
+        logits = work[lo:hi].view(b.size, b.nodes, -1)
+        values = work[n_pairs + lo : n_pairs + hi].view(b.size, b.nodes, -1)
+        if b.nodes == 1 and not b.phantoms:  # one node, no padding: beta = 1
+            logits.fill_(1.0)
+            out[rows] = values[:, 0]
+            continue
+        top = logits.amax(1)
+        pad = plan.pad_count[rows].unsqueeze(1)
+        if b.phantoms:  # phantom logits are 0: the stabiliser must cover them
+            top = torch.where(pad > 0, top.clamp(min=0.0), top)
+        logits.sub_(top.unsqueeze(1))
+        if b.repeats:
+            logits.add_(plan.log_counts[lo:hi].view(b.size, b.nodes, 1))
+        logits.exp_()
+        total = logits.sum(1)
+        if b.phantoms:
+            total.add_(pad * torch.exp(-top))
+        logits.div_(total.unsqueeze(1))
+        out[rows] = torch.linalg.vecdot(logits, values, dim=1)
+
+
+def _gradient(work: torch.Tensor, plan: _Plan, grad: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """d loss / d [logits; values] for one chunk: beta * g * (value - T) and beta * g."""
+    n_pairs, out = plan.n_pairs, torch.zeros_like(work)
+    for b in plan.buckets:
+        lo, hi, rows = b.offset, b.offset + b.size * b.nodes, slice(b.start, b.start + b.size)
+        shape = (b.size, b.nodes, -1)
+        beta, values = work[lo:hi].view(shape), work[n_pairs + lo : n_pairs + hi].view(shape)
+        d_values = out[n_pairs + lo : n_pairs + hi].view(shape)
+        torch.mul(beta, grad[rows].unsqueeze(1), out=d_values)
+        if b.nodes == 1 and not b.phantoms:
+            continue  # beta is constant: no gradient through the logits
+        d_logits = out[lo:hi].view(shape)
+        torch.sub(values, target[rows].unsqueeze(1), out=d_logits)
+        d_logits.mul_(d_values)
+    return out
+
+
+class _TargetScores(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, items: torch.Tensor, pairs: torch.Tensor, plan: _Plan) -> torch.Tensor:
+        n_items, batch = items.shape[0], plan.pad_count.shape[0]
+        out = items.new_zeros(batch, n_items)
+        saved = None
+        for lo in range(0, n_items, plan.chunk):
+            work = pairs @ items[lo : lo + plan.chunk].T
+            _attend(work, plan, out[:, lo : lo + plan.chunk])
+            saved = work if plan.chunk >= n_items else None
+        ctx.plan = plan
+        ctx.save_for_backward(items, pairs, out, *(() if saved is None else (saved,)))
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        items, pairs, target, *saved = ctx.saved_tensors
+        plan: _Plan = ctx.plan
+        grad = grad.contiguous()
+        d_items = torch.empty_like(items) if ctx.needs_input_grad[0] else None
+        d_pairs = torch.zeros_like(pairs) if ctx.needs_input_grad[1] else None
+        for lo in range(0, items.shape[0], plan.chunk):
+            chunk = items[lo : lo + plan.chunk]
+            if saved:
+                work = saved[0]
+            else:  # recompute the chunk's weights rather than keep [2P, N] alive
+                work = pairs @ chunk.T
+                _attend(work, plan, torch.empty_like(target[:, lo : lo + plan.chunk]))
+            d_work = _gradient(work, plan, grad[:, lo : lo + plan.chunk], target[:, lo : lo + plan.chunk])
+            if d_items is not None:
+                torch.mm(d_work.T, pairs, out=d_items[lo : lo + plan.chunk])
+            if d_pairs is not None:
+                d_pairs.addmm_(d_work, chunk)
+        return d_items, d_pairs, None
+
+
+def target_attention_scores(
+    items: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    counts: torch.Tensor,
+    pad_count: torch.Tensor,
+    memory_mb: float = 512.0,
+) -> torch.Tensor:
+    """Target term ``T [B, N]`` of every item for every session (see the module docstring)."""
+    order, real, plan = _plan(counts.to(items.dtype), pad_count, items.shape[0], memory_mb)
+    pairs = torch.cat([keys[order][real], values[order][real]])
+    sorted_scores = _TargetScores.apply(items, pairs, plan)
+    return sorted_scores[torch.argsort(order)]
+
+
+class TargetAttention(nn.Module):
+    r"""TAGNN's local target attentive unit: keys :math:`W h_u` (``linear_t``, no bias).
+
+    ``forward(items, states, counts, pad_count, values=None)``: states [B, U, d] of the
+    session's nodes, ``values`` defaulting to the states (the official code; the paper's
+    :math:`W_3` form passes projected states). Returns T [B, N].
+    """
+
+    def __init__(self, dim: int, memory_mb: float = 512.0) -> None:
+        super().__init__()
+        self.memory_mb = memory_mb
+        self.linear_t = nn.Linear(dim, dim, bias=False)
+
+    def forward(
+        self,
+        items: torch.Tensor,
+        states: torch.Tensor,
+        counts: torch.Tensor,
+        pad_count: torch.Tensor,
+        values: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        keys = self.linear_t(states)
+        values = states if values is None else values
+        return target_attention_scores(items, keys, values, counts, pad_count, self.memory_mb)
