@@ -35,7 +35,9 @@ from sessionrec.errors import DataError
 from sessionrec.evaluation import compare as paired_compare
 from sessionrec.models import registry
 from sessionrec.models.base import Recommender
+from sessionrec.models.neural import NeuralRecommender
 from sessionrec.runs import Run, finish_run, start_run
+from sessionrec.training import TrainerOptions
 
 TiesOption = Annotated[
     Ties, typer.Option(help="Rank of a tied target: best place (papers) or worst place (heuristics).")
@@ -69,6 +71,19 @@ def fit_command(
     recommender = cls(config)
     recommender.preset = model if model in registry.presets() else None
     dataset = load_data(data)
+    if isinstance(recommender, NeuralRecommender):
+        # neural models go through the trainer's protocol (validation selection, checkpoints)
+        from sessionrec.workflow import train_and_evaluate
+
+        console.print(
+            f"{model} is neural: training with validation selection (`sessionrec train` has options)"
+        )
+        options = TrainerOptions(progress=True)
+        result = train_and_evaluate(
+            recommender, dataset, out, overwrite=overwrite, options=options, data_path=str(data)
+        )
+        print_metrics(result.info["test_metrics"], Ties.optimistic)
+        return
     run = start_run(out, recommender, dataset.manifest, overwrite=overwrite, data_path=str(data))
     try:
         started = time.perf_counter()

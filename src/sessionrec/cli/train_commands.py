@@ -55,7 +55,7 @@ def train_command(
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
 ) -> None:
     """Train MODEL on DATA with validation-based selection; evaluate on test; save the run."""
-    from sessionrec.cli.model_commands import load_data, metrics_table
+    from sessionrec.cli.run_helpers import Ties, load_data, print_metrics
     from sessionrec.workflow import train_and_evaluate
 
     cls, preset_overrides = registry.resolve(model)
@@ -82,7 +82,7 @@ def train_command(
         f"trained [bold]{model}[/]: {info['epochs_run']} epochs, best epoch {info['best_epoch']}, "
         f"{info['train_seconds']}s -> {out}"
     )
-    title = "test metrics (HR@K = P@K = Recall@K), epochs selected on " + select_on.value
-    console.print(metrics_table(info["test_metrics"], title))
+    console.print(f"test metrics, epochs selected on {select_on.value}:")
+    print_metrics(info["test_metrics"], Ties.optimistic)
     if select_on is SelectOn.test:
         console.print(f"[yellow]note:[/] {info['note']}")

@@ -1,7 +1,11 @@
 """Built-in models; importing this package registers them."""
 
-from sessionrec.models import srgnn  # noqa: F401
-from sessionrec.models import pop  # noqa: F401
-from sessionrec.models import spop  # noqa: F401
-from sessionrec.models import itemknn  # noqa: F401
-from sessionrec.models import sknn  # noqa: F401
+from sessionrec.models import (
+    itemknn,  # noqa: F401
+    pop,  # noqa: F401
+    sknn,  # noqa: F401
+    spop,  # noqa: F401
+    srgnn,  # noqa: F401
+    sriem,  # noqa: F401
+    tagnn,  # noqa: F401
+)
