@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 # starlette's TestClient warns, at import, that it prefers another HTTP client package
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -33,6 +34,15 @@ from sessionrec.serving import ServeConfig, create_app  # noqa: E402
 TINY_EXTERNAL = [11, 12, 13, 14, 15, 16]
 TINY_TRAIN = [[1, 2, 3], [1, 2], [1, 4], [5, 1], [2, 3]]
 TEST_METRICS = {"HR@20": 1.0, "MRR@20": 0.5}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models on a shared 2-core machine: several intra-op threads only spin and wait."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

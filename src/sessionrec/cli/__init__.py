@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from sessionrec.cli import data_commands, model_commands, serve_commands, train_commands
+from sessionrec.cli import (
+    data_commands,
+    experiment_commands,
+    model_commands,
+    serve_commands,
+    train_commands,
+)
 
 app = typer.Typer(
     name="sessionrec",
@@ -12,7 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for module in (data_commands, model_commands, train_commands, serve_commands):
+for module in (data_commands, model_commands, train_commands, serve_commands, experiment_commands):
     module.register(app)
 
 

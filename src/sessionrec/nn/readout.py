@@ -76,5 +76,6 @@ def phantom_softmax(
     real_top = real.amax(1)
     top = torch.where(pad_count > 0, torch.maximum(real_top, pad_logit), real_top)
     weights = torch.exp(real - top[:, None])
-    total = weights.sum(1) + pad_count * torch.exp(pad_logit - top)
+    # the clamp only acts where pad_count = 0 (elsewhere top >= pad_logit): no 0 * inf
+    total = weights.sum(1) + pad_count * torch.exp((pad_logit - top).clamp(max=0.0))
     return weights / total[:, None]

@@ -93,8 +93,8 @@ def _attend(work: torch.Tensor, plan: _Plan, out: torch.Tensor) -> None:
             logits.add_(plan.log_counts[lo:hi].view(b.size, b.nodes, 1))
         logits.exp_()
         total = logits.sum(1)
-        if b.phantoms:
-            total.add_(pad * torch.exp(-top))
+        if b.phantoms:  # top >= 0 where pad > 0; the clamp keeps pad = 0 rows at 0 * finite
+            total.add_(pad * torch.exp(-top.clamp(min=0.0)))
         logits.div_(total.unsqueeze(1))
         out[rows] = torch.linalg.vecdot(logits, values, dim=1)
 

@@ -1,0 +1,220 @@
+"""TAGNN: the shared contract, and the fast target attention against the direct formulas."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from sessionrec.data.batching import Batch, BatchSpec, batch_from_lists
+from sessionrec.errors import ConfigError
+from sessionrec.models.registry import create, load_model
+from sessionrec.models.tagnn import TAGNNModule
+from sessionrec.nn.target_attention import target_attention_scores
+from tests.contract import ContractTests
+
+FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.02, "lr_step": 100}
+SPEC = BatchSpec(graph=True)
+# lengths 1..7 with repeated items (3 twice, 5 three times): counts and phantoms both matter
+SESSIONS = [[3], [3, 4, 3], [1, 2, 5, 6, 7, 8, 9], [5, 5, 2, 5], [9, 8], [4, 6, 4, 6, 1]]
+
+
+class TestTAGNN(ContractTests):
+    model_name = "tagnn"
+    overrides = FAST
+    pattern_metric = "HR@5"
+    pattern_threshold = 80.0
+
+    def test_auto_pad_length_is_the_longest_training_prefix_and_is_saved(
+        self, model: object, data: object, tmp_path: object
+    ) -> None:
+        longest = int(data.train.prefix_lengths.max())  # type: ignore[attr-defined]
+        assert int(model.module_.pad_length) == longest  # type: ignore[attr-defined]
+        model.save(tmp_path / "m")  # type: ignore[attr-defined, operator]
+        assert int(load_model(tmp_path / "m").module_.pad_length) == longest  # type: ignore[attr-defined, operator]
+
+
+def module(name: str = "tagnn", n_items: int = 12, pad_length: int = 9, **extra: object) -> TAGNNModule:
+    model = create(name, embedding_dim=6, **extra)
+    model._train_pad_length = pad_length  # type: ignore[attr-defined]
+    built = model.init_module(n_items)
+    assert isinstance(built, TAGNNModule)
+    return built.double().eval()
+
+
+def double_batch(sessions: list[list[int]]) -> Batch:
+    """A batch whose graph is in float64, for tight comparisons with float64 modules."""
+    batch = batch_from_lists(sessions, SPEC)
+    graph = batch.graph
+    assert graph is not None
+    double = dataclasses.replace(graph, adj_in=graph.adj_in.double(), adj_out=graph.adj_out.double())
+    return dataclasses.replace(batch, graph=double)
+
+
+def graph_states(net: TAGNNModule, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-position GNN states [B, L, d] and the padding node's state [d]."""
+    graph = batch.graph
+    assert graph is not None
+    hidden = net.gnn(net.embedding(graph.nodes), graph.adj_in, graph.adj_out)
+    states = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))
+    zero = torch.zeros(1, 1, 1, dtype=torch.double)
+    pad_state = net.gnn(net.embedding.weight[:1].view(1, 1, -1), zero, zero).view(-1)
+    return states, pad_state
+
+
+def official_forward(net: TAGNNModule, batch: Batch, pad_length: int) -> torch.Tensor:
+    """A straight transcription of the official ``compute_scores``: prefixes padded to
+    ``pad_length`` with the padding node's state, both softmaxes over the padded width,
+    and the target vectors materialised as [B, N, d]."""
+    states, pad_state = graph_states(net, batch)
+    size, width = batch.items.shape
+    mask = torch.zeros(size, pad_length, dtype=torch.double)
+    mask[:, :width] = batch.mask.double()
+    hidden = pad_state.expand(size, pad_length, -1).clone()
+    hidden[:, :width][batch.mask] = states[batch.mask]
+    ht = hidden[torch.arange(size), mask.sum(1).long() - 1]
+    q1 = net.readout.linear_one(ht).view(size, 1, -1)
+    alpha = torch.softmax(net.readout.linear_three(torch.sigmoid(q1 + net.readout.linear_two(hidden))), 1)
+    a = torch.sum(alpha * hidden * mask.unsqueeze(2), 1)
+    assert net.linear_transform is not None and net.target is not None
+    a = net.linear_transform(torch.cat([a, ht], 1))
+    b = net.embedding.weight[1:]
+    hidden = hidden * mask.unsqueeze(2)
+    qt = net.target.linear_t(hidden)
+    beta = torch.softmax(b @ qt.transpose(1, 2), -1)  # [B, N, S]
+    target = beta @ hidden  # [B, N, d]
+    return torch.sum((a.unsqueeze(1) + target) * b.unsqueeze(0), -1)
+
+
+def paper_forward(net: TAGNNModule, batch: Batch) -> torch.Tensor:
+    """Eq. 6-11 session by session, no softmax in Eq. 8, s_target materialised as [N, d]."""
+    states, _ = graph_states(net, batch)
+    items, rows = net.embedding.weight[1:], []
+    assert net.w3 is not None and net.target is not None
+    for b, length in enumerate(batch.lengths.tolist()):
+        v = states[b, :length]
+        s_local = v[-1]
+        readout = net.readout
+        alpha = readout.linear_three(torch.sigmoid(readout.linear_one(s_local) + readout.linear_two(v)))
+        s_global = (alpha * v).sum(0)  # Eq. 8-9
+        beta = torch.softmax(items @ net.target.linear_t(v).T, dim=1)  # Eq. 6: [N, n]
+        s_target = beta @ v  # Eq. 7: [N, d]
+        rest = torch.cat([s_local, s_global]).expand(len(items), -1)
+        s_t = net.w3(torch.cat([s_target, rest], dim=1))  # Eq. 10
+        rows.append((s_t * items).sum(1))  # Eq. 11
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("pad_length", [7, 9, 30])
+def test_official_form_equals_the_official_forward(pad_length: int) -> None:
+    net, batch = module(pad_length=pad_length), double_batch(SESSIONS)
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch), official_forward(net, batch, pad_length))
+
+
+def test_paper_form_equals_equations_6_to_11() -> None:
+    net, batch = module("tagnn-paper"), double_batch(SESSIONS)
+    with torch.no_grad():
+        torch.testing.assert_close(net(batch), paper_forward(net, batch))
+
+
+def test_paper_form_ignores_padding_and_pad_length() -> None:
+    batch = double_batch(SESSIONS)
+    with torch.no_grad():
+        a, b = module("tagnn-paper", pad_length=9)(batch), module("tagnn-paper", pad_length=40)(batch)
+    torch.testing.assert_close(a, b)
+
+
+def test_phantom_padding_changes_official_scores_and_pad_0_is_proper_masking() -> None:
+    batch = double_batch(SESSIONS)
+    with torch.no_grad():
+        padded, none = module(pad_length=20)(batch), module(pad_length=0)(batch)
+        masked = module(pad_length=0, readout_softmax="masked", target_softmax="masked")(batch)
+    assert (padded - none).abs().max() > 1e-3  # phantom positions take softmax mass
+    torch.testing.assert_close(none, masked)
+
+
+def random_attention_inputs(dtype: torch.dtype = torch.double) -> tuple[torch.Tensor, ...]:
+    torch.manual_seed(0)
+    counts = torch.zeros(6, 4, dtype=dtype)
+    for b, n in enumerate([1, 3, 2, 4, 1, 3]):  # real nodes first, some repeated
+        counts[b, :n] = torch.tensor([1.0, 2.0, 1.0, 3.0][:n], dtype=dtype)
+    pad = torch.tensor([0.0, 2.0, 0.0, 1.0, 3.0, 0.0], dtype=dtype)
+    items, keys, values = (
+        torch.randn(11, 5, dtype=dtype),
+        torch.randn(6, 4, 5, dtype=dtype),
+        torch.randn(6, 4, 5, dtype=dtype),
+    )
+    return items, keys, values, counts, pad
+
+
+def direct_target_scores(
+    items: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, counts: torch.Tensor, pad: torch.Tensor
+) -> torch.Tensor:
+    # sum over positions = sum over nodes weighted by counts; phantoms add exp(0) = 1 each
+    weights = torch.exp(torch.einsum("nd,bud->bnu", items, keys)) * counts.unsqueeze(1)
+    values_t = torch.einsum("nd,bud->bnu", items, values)
+    return (weights * values_t).sum(2) / (weights.sum(2) + pad.unsqueeze(1))
+
+
+@pytest.mark.parametrize("memory_mb", [512.0, 1e-4])  # one chunk, or one item per chunk
+def test_target_scores_and_gradients_match_the_direct_formula(memory_mb: float) -> None:
+    inputs = [t.requires_grad_() if i < 3 else t for i, t in enumerate(random_attention_inputs())]
+    fast = target_attention_scores(*inputs, memory_mb=memory_mb)
+    torch.testing.assert_close(fast, direct_target_scores(*inputs))
+    # the custom backward against finite differences (fast mode: random directions)
+    scores = lambda e, k, v: target_attention_scores(e, k, v, *inputs[3:], memory_mb=memory_mb)  # noqa: E731
+    assert torch.autograd.gradcheck(scores, inputs[:3], fast_mode=True)
+
+
+def test_target_scores_stay_finite_for_large_logits() -> None:
+    items, keys, values, counts, pad = random_attention_inputs()
+    scores = target_attention_scores(items * 40, keys * 40, values, counts, pad)
+    assert torch.isfinite(scores).all()
+    # with huge logits the softmax is one-hot on the best key (or on the phantoms when all < 0)
+    assert scores.abs().max() <= (items * 40).norm(dim=1).max() * values.norm(dim=2).max()
+
+
+def test_ablations_score_the_documented_session_vectors() -> None:
+    batch = double_batch(SESSIONS)
+    for name in ("tagnn-l", "tagnn-avg"):
+        net = module(name)
+        states, _ = graph_states(net, batch)
+        mask = batch.mask.unsqueeze(2).double()
+        last = states[torch.arange(len(SESSIONS)), batch.lengths - 1]
+        session = last if name == "tagnn-l" else (states * mask).sum(1) / mask.sum(1)
+        with torch.no_grad():
+            torch.testing.assert_close(net(batch), F.linear(session, net.embedding.weight[1:]))
+    assert module("tagnn-l").target is None and module("tagnn-att").linear_transform is None
+    assert module("tagnn-l+att").linear_transform is not None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"target": False, "local": False, "global_pool": "none"}, "empty session representation"),
+        (
+            {"pad_length": 50, "readout_softmax": "none", "target_softmax": "masked"},
+            "pad_length only applies",
+        ),
+        ({"pad_length": -2}, "pad_length must be"),
+        ({"steps": 0}, "steps"),
+    ],
+)
+def test_impossible_configurations_are_rejected(overrides: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create("tagnn", **overrides)
+
+
+def test_variants_are_presets_with_the_paper_defaults() -> None:
+    config = create("tagnn").config
+    assert (config.embedding_dim, config.batch_size, config.lr_step_at, config.steps) == (
+        100,
+        100,
+        "start",
+        1,
+    )
+    assert create("tagnn-att").config.target is False  # the ablations drop target attention
+    assert [create(n).config.local for n in ("tagnn-l", "tagnn-avg", "tagnn-att")] == [True, False, False]
