@@ -19,8 +19,7 @@ from pathlib import Path
 
 import torch
 
-from sessionrec.data.dataset import Dataset
-from sessionrec.data.pickles import import_pickles
+from sessionrec.data import open_dataset
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
 from sessionrec.training import TrainerOptions
@@ -58,7 +57,7 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    data = Dataset.load(args.data) if (args.data / "manifest.json").is_file() else import_pickles(args.data)
+    data = open_dataset(args.data)
     overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
     model = create(args.model, **overrides)
     assert isinstance(model, NeuralRecommender)

@@ -21,17 +21,12 @@ from pathlib import Path
 
 import torch
 
+from sessionrec.data import open_dataset
 from sessionrec.data.batching import iterate_batches
-from sessionrec.data.dataset import Dataset
-from sessionrec.data.pickles import import_pickles
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
 from sessionrec.training import Trainer, make_optimizer
-
-
-def load(path: Path) -> Dataset:
-    return Dataset.load(path) if (path / "manifest.json").is_file() else import_pickles(path)
 
 
 def cpu_name() -> str:
@@ -46,7 +41,7 @@ def cpu_name() -> str:
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
     torch.set_num_threads(args.threads)
-    data = load(args.data)
+    data = open_dataset(args.data)
     overrides = dict(item.split("=", 1) for item in args.set)
     model = create(
         args.model, **{k: json.loads(v) if v[:1] in "0123456789-tf[" else v for k, v in overrides.items()}

@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sessionrec.cli.common import console, err_console
+from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.errors import DataError
 from sessionrec.evaluation import CUTOFFS, Evaluation, evaluate_scores
@@ -31,13 +32,7 @@ class Ties(StrEnum):
 
 def load_data(path: Path) -> Dataset:
     """A dataset directory, or a folder of SR-GNN pickles imported on the fly."""
-    if not path.is_dir():
-        raise DataError(f"{path}: no such dataset directory")
-    if not (path / "manifest.json").is_file() and (path / "test.txt").is_file():
-        from sessionrec.data.pickles import import_pickles
-
-        return import_pickles(path)
-    return Dataset.load(path)
+    return open_dataset(path)
 
 
 def data_name(path: Path) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
-from sessionrec.data.pickles import import_pickles
 from sessionrec.experiments.tables import TABLES, Table
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
@@ -25,11 +25,6 @@ from sessionrec.training import TrainerOptions
 from sessionrec.workflow import train_and_evaluate
 
 Log = Callable[[str], None]
-
-
-def load_benchmark(root: Path, name: str) -> Dataset:
-    path = root / name
-    return Dataset.load(path) if (path / "manifest.json").is_file() else import_pickles(path)
 
 
 def run_row(
@@ -61,7 +56,7 @@ def run_table(
     table = TABLES[name]
     rows: list[dict[str, Any]] = []
     for dataset_name in datasets or table.datasets:
-        data = load_benchmark(data_root, dataset_name)
+        data = open_dataset(data_root / dataset_name)
         for row in table.rows:
             log(f"{table.name}: {row.label} on {dataset_name}")
             metrics = run_row(

@@ -80,12 +80,17 @@ def _attend(work: torch.Tensor, plan: _Plan, out: torch.Tensor) -> None:
         lo, hi, rows = b.offset, b.offset + b.size * b.nodes, slice(b.start, b.start + b.size)
         logits = work[lo:hi].view(b.size, b.nodes, -1)
         values = work[n_pairs + lo : n_pairs + hi].view(b.size, b.nodes, -1)
-        if b.nodes == 1 and not b.phantoms:  # one node, no padding: beta = 1
-            logits.fill_(1.0)
-            out[rows] = values[:, 0]
+        pad = plan.pad_count[rows].unsqueeze(1)
+        if b.nodes == 1:
+            if b.phantoms:  # c e^L / (c e^L + p) = sigmoid(L + log c - log p); p = 0 gives 1
+                shift = plan.log_counts[lo:hi].unsqueeze(1) - pad.log()
+                logits[:, 0].add_(shift).sigmoid_()
+                torch.mul(logits[:, 0], values[:, 0], out=out[rows])
+            else:  # one node, no padding: beta = 1
+                logits.fill_(1.0)
+                out[rows] = values[:, 0]
             continue
         top = logits.amax(1)
-        pad = plan.pad_count[rows].unsqueeze(1)
         if b.phantoms:  # phantom logits are 0: the stabiliser must cover them
             top = torch.where(pad > 0, top.clamp(min=0.0), top)
         logits.sub_(top.unsqueeze(1))
@@ -99,57 +104,95 @@ def _attend(work: torch.Tensor, plan: _Plan, out: torch.Tensor) -> None:
         out[rows] = torch.linalg.vecdot(logits, values, dim=1)
 
 
-def _gradient(work: torch.Tensor, plan: _Plan, grad: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """d loss / d [logits; values] for one chunk: beta * g * (value - T) and beta * g."""
-    n_pairs, out = plan.n_pairs, torch.zeros_like(work)
+def _gradient(
+    work: torch.Tensor, plan: _Plan, grad: torch.Tensor, target: torch.Tensor, out: torch.Tensor
+) -> None:
+    """d loss / d [logits; values] of one chunk into ``out``: beta g (value - T) and beta g."""
+    n_pairs = plan.n_pairs
     for b in plan.buckets:
         lo, hi, rows = b.offset, b.offset + b.size * b.nodes, slice(b.start, b.start + b.size)
         shape = (b.size, b.nodes, -1)
         beta, values = work[lo:hi].view(shape), work[n_pairs + lo : n_pairs + hi].view(shape)
         d_values = out[n_pairs + lo : n_pairs + hi].view(shape)
         torch.mul(beta, grad[rows].unsqueeze(1), out=d_values)
-        if b.nodes == 1 and not b.phantoms:
-            continue  # beta is constant: no gradient through the logits
         d_logits = out[lo:hi].view(shape)
+        if b.nodes == 1 and not b.phantoms:
+            d_logits.zero_()  # beta is constant 1: no gradient through the logits
+            continue
         torch.sub(values, target[rows].unsqueeze(1), out=d_logits)
         d_logits.mul_(d_values)
-    return out
+
+
+class _Workspace:
+    """Buffers reused from one training step to the next.
+
+    A fresh [2P, N] tensor costs more in page faults than the GEMM that fills it. The
+    forward's buffer is saved for the backward; autograd's version counter turns any
+    reuse before that backward (two forwards, one backward) into an error, not a wrong
+    gradient.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
+        buffer = self.buffers.get(name)
+        if (
+            buffer is None
+            or buffer.numel() < rows * cols
+            or buffer.dtype != like.dtype
+            or buffer.device != like.device
+        ):
+            buffer = like.new_empty(int(rows * cols * 1.25))  # slack: P varies from batch to batch
+            self.buffers[name] = buffer
+        return buffer[: rows * cols].view(rows, cols)
+
+
+def _buffer(
+    workspace: _Workspace | None, name: str, rows: int, cols: int, like: torch.Tensor
+) -> torch.Tensor:
+    return like.new_empty(rows, cols) if workspace is None else workspace.get(name, rows, cols, like)
 
 
 class _TargetScores(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, items: torch.Tensor, pairs: torch.Tensor, plan: _Plan) -> torch.Tensor:
-        n_items, batch = items.shape[0], plan.pad_count.shape[0]
-        out = items.new_zeros(batch, n_items)
-        saved = None
+    def forward(
+        ctx: Any, items: torch.Tensor, pairs: torch.Tensor, plan: _Plan, workspace: _Workspace | None
+    ) -> torch.Tensor:
+        n_items, n_rows = items.shape[0], pairs.shape[0]
+        out = items.new_zeros(plan.pad_count.shape[0], n_items)
         for lo in range(0, n_items, plan.chunk):
-            work = pairs @ items[lo : lo + plan.chunk].T
+            chunk = items[lo : lo + plan.chunk]
+            work = _buffer(workspace, "work", n_rows, chunk.shape[0], items)
+            torch.mm(pairs, chunk.T, out=work)
             _attend(work, plan, out[:, lo : lo + plan.chunk])
-            saved = work if plan.chunk >= n_items else None
-        ctx.plan = plan
-        ctx.save_for_backward(items, pairs, out, *(() if saved is None else (saved,)))
+        ctx.plan, ctx.workspace = plan, workspace
+        kept = (work,) if plan.chunk >= n_items else ()  # one chunk: keep it for the backward
+        ctx.save_for_backward(items, pairs, out, *kept)
         return out
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
-        items, pairs, target, *saved = ctx.saved_tensors
-        plan: _Plan = ctx.plan
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
+        items, pairs, target, *kept = ctx.saved_tensors
+        plan, workspace = ctx.plan, ctx.workspace
         grad = grad.contiguous()
         d_items = torch.empty_like(items) if ctx.needs_input_grad[0] else None
         d_pairs = torch.zeros_like(pairs) if ctx.needs_input_grad[1] else None
         for lo in range(0, items.shape[0], plan.chunk):
-            chunk = items[lo : lo + plan.chunk]
-            if saved:
-                work = saved[0]
+            chunk, hi = items[lo : lo + plan.chunk], lo + plan.chunk
+            if kept:
+                work = kept[0]
             else:  # recompute the chunk's weights rather than keep [2P, N] alive
-                work = pairs @ chunk.T
-                _attend(work, plan, torch.empty_like(target[:, lo : lo + plan.chunk]))
-            d_work = _gradient(work, plan, grad[:, lo : lo + plan.chunk], target[:, lo : lo + plan.chunk])
+                work = _buffer(workspace, "work", pairs.shape[0], chunk.shape[0], items)
+                torch.mm(pairs, chunk.T, out=work)
+                _attend(work, plan, torch.empty_like(target[:, lo:hi]))
+            d_work = _buffer(workspace, "grad", pairs.shape[0], chunk.shape[0], items)
+            _gradient(work, plan, grad[:, lo:hi], target[:, lo:hi], d_work)
             if d_items is not None:
-                torch.mm(d_work.T, pairs, out=d_items[lo : lo + plan.chunk])
+                torch.mm(d_work.T, pairs, out=d_items[lo:hi])
             if d_pairs is not None:
                 d_pairs.addmm_(d_work, chunk)
-        return d_items, d_pairs, None
+        return d_items, d_pairs, None, None
 
 
 def target_attention_scores(
@@ -159,11 +202,12 @@ def target_attention_scores(
     counts: torch.Tensor,
     pad_count: torch.Tensor,
     memory_mb: float = 512.0,
+    workspace: _Workspace | None = None,
 ) -> torch.Tensor:
     """Target term ``T [B, N]`` of every item for every session (see the module docstring)."""
     order, real, plan = _plan(counts.to(items.dtype), pad_count, items.shape[0], memory_mb)
     pairs = torch.cat([keys[order][real], values[order][real]])
-    sorted_scores = _TargetScores.apply(items, pairs, plan)
+    sorted_scores = _TargetScores.apply(items, pairs, plan, workspace)
     return sorted_scores[torch.argsort(order)]
 
 
@@ -172,13 +216,16 @@ class TargetAttention(nn.Module):
 
     ``forward(items, states, counts, pad_count, values=None)``: states [B, U, d] of the
     session's nodes, ``values`` defaulting to the states (the official code; the paper's
-    :math:`W_3` form passes projected states). Returns T [B, N].
+    :math:`W_3` form passes projected states). Returns T [B, N]. Training steps reuse
+    work buffers (up to ``2 x memory_mb``) held by the module; inference allocates afresh,
+    so concurrent scoring never shares them.
     """
 
     def __init__(self, dim: int, memory_mb: float = 512.0) -> None:
         super().__init__()
         self.memory_mb = memory_mb
         self.linear_t = nn.Linear(dim, dim, bias=False)
+        self._workspace = _Workspace()
 
     def forward(
         self,
@@ -190,4 +237,5 @@ class TargetAttention(nn.Module):
     ) -> torch.Tensor:
         keys = self.linear_t(states)
         values = states if values is None else values
-        return target_attention_scores(items, keys, values, counts, pad_count, self.memory_mb)
+        workspace = self._workspace if torch.is_grad_enabled() and keys.requires_grad else None
+        return target_attention_scores(items, keys, values, counts, pad_count, self.memory_mb, workspace)
