@@ -132,6 +132,26 @@ def run_async(coroutine: Any) -> Any:
     return uvloop.run(coroutine)
 
 
+def process_cpu(process: subprocess.Popen[bytes] | None) -> float | None:
+    """CPU seconds (user + system) of the server process so far, from /proc (Linux)."""
+    try:
+        assert process is not None
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (AssertionError, OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_per_request(
+    start: tuple[float, float | None], process: subprocess.Popen[bytes] | None, n: int
+) -> dict[str, float | None]:
+    """Where the CPU went: the load generator against the server, per request."""
+    client = (time.process_time() - start[0]) * 1000 / n
+    server_now = process_cpu(process)
+    server = None if server_now is None or start[1] is None else (server_now - start[1]) * 1000 / n
+    return {"load_generator": round(client, 3), "server": None if server is None else round(server, 3)}
+
+
 def check_loopback(url: str) -> None:
     if urlsplit(url).hostname != "127.0.0.1":
         raise SystemExit(f"refusing to load-test {url}: only http://127.0.0.1:PORT is allowed")
@@ -222,7 +242,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             repeats = []
             for repeat in range(args.repeats):
                 requests = build_requests(sessions, args.requests, args.malformed, seed=repeat)
+                cpu = (time.process_time(), process_cpu(process))
                 result = run_async(run_load(url, requests, args.concurrency, args.max_seconds))
+                result["cpu_ms_per_request"] = cpu_per_request(cpu, process, result["requests"])
                 result["load_average_1min"] = round(os.getloadavg()[0], 2)  # the machine may be shared
                 repeats.append(result)
                 print(json.dumps(result), file=sys.stderr)
@@ -246,6 +268,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "p99_ms": statistics.median(r["latency_all"]["p99_ms"] for r in repeats),
             "p99_valid_ms": statistics.median(r["latency_valid"]["p99_ms"] for r in repeats),
             "server_errors_5xx": max(r["server_errors_5xx"] for r in repeats),
+            "cpu_ms_per_request": {
+                side: _median_or_none([r["cpu_ms_per_request"][side] for r in repeats])
+                for side in ("load_generator", "server")
+            },
         },
         "server_side": server,
         "environment": {
@@ -257,6 +283,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["median_of_repeats"], indent=2))
     return report
+
+
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(statistics.median(present), 3) if present else None
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from sessionrec.data.batching import Batch, BatchSpec, batch_from_lists
 from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create, load_model
 from sessionrec.models.tagnn import TAGNNModule
-from sessionrec.nn.target_attention import target_attention_scores
+from sessionrec.nn import target_attention
+from sessionrec.nn.target_attention import Workspace, target_attention_scores
 from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.02, "lr_step": 100}
@@ -159,14 +160,40 @@ def direct_target_scores(
     return (weights * values_t).sum(2) / (weights.sum(2) + pad.unsqueeze(1))
 
 
-@pytest.mark.parametrize("memory_mb", [512.0, 1e-4])  # one chunk, or one item per chunk
-def test_target_scores_and_gradients_match_the_direct_formula(memory_mb: float) -> None:
+@pytest.mark.parametrize(
+    ("memory_mb", "block"),
+    [(512.0, 4096), (512.0, 4), (1e-4, 4)],  # one block kept; 3 blocks kept; 3 blocks recomputed
+)
+def test_target_scores_and_gradients_match_the_direct_formula(
+    memory_mb: float, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(target_attention, "BLOCK", block)  # 11 items: blocks of 4, 4 and 3
     inputs = [t.requires_grad_() if i < 3 else t for i, t in enumerate(random_attention_inputs())]
     fast = target_attention_scores(*inputs, memory_mb=memory_mb)
     torch.testing.assert_close(fast, direct_target_scores(*inputs))
     # the custom backward against finite differences (fast mode: random directions)
     scores = lambda e, k, v: target_attention_scores(e, k, v, *inputs[3:], memory_mb=memory_mb)  # noqa: E731
     assert torch.autograd.gradcheck(scores, inputs[:3], fast_mode=True)
+
+
+def test_reused_work_buffers_give_the_same_gradients_and_refuse_stale_backwards() -> None:
+    inputs = random_attention_inputs()
+    workspace = Workspace()
+
+    def grads(space: Workspace | None) -> list[torch.Tensor]:
+        leaves = [t.clone().requires_grad_() for t in inputs[:3]]
+        target_attention_scores(*leaves, *inputs[3:], workspace=space).sin().sum().backward()
+        return [leaf.grad for leaf in leaves]  # type: ignore[misc]
+
+    for _ in range(2):  # the second step reuses the first step's buffers
+        for a, b in zip(grads(workspace), grads(None), strict=True):
+            torch.testing.assert_close(a, b)
+    first = target_attention_scores(
+        *[t.clone().requires_grad_() for t in inputs[:3]], *inputs[3:], workspace=workspace
+    )
+    target_attention_scores(*inputs, workspace=workspace)  # overwrites the buffer `first` saved
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        first.sum().backward()
 
 
 def test_target_scores_stay_finite_for_large_logits() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,31 @@ def test_torch_threads_are_set_on_the_model_thread(model: RecordingPop) -> None:
         assert model.calls[0]["threads"] == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_requests_that_waited_through_a_model_call_leave_at_once(model: RecordingPop) -> None:
+    # A is scored after the 0.2 s window; B arrives while A's (slow) call runs, so by the
+    # time the worker is free B has waited out its window: it must not wait another 0.2 s
+    spans: list[tuple[float, float]] = []
+    plain = model.recommend
+
+    def slow(*args: Any, **kwargs: Any) -> Recommendations:
+        begin = time.monotonic()
+        time.sleep(0.3)
+        result = plain(*args, **kwargs)
+        spans.append((begin, time.monotonic()))
+        return result
+
+    model.recommend = slow  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        batcher = MicroBatcher(model, max_wait=0.2)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.recommend([11], 1, False))
+        await asyncio.sleep(0.25)  # A is in the model now
+        await asyncio.gather(first, batcher.recommend([12], 1, False))
+        await batcher.close()
+
+    asyncio.run(scenario())
+    (_, a_end), (b_begin, _) = spans
+    assert b_begin - a_end < 0.1  # not the 0.2 s window again

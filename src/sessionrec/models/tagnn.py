@@ -29,6 +29,8 @@ code, which produced the published numbers (preset ``tagnn-paper`` selects the p
   training and scoring, so a session scores the same wherever it is used.
 Also from the code: every parameter ~ U(+-1/sqrt(d)); LR x0.1 every 3 epochs stepped at
 epoch start. Departure from both: model selection on a validation split by default.
+``bf16_scoring`` only touches the s . e_t matmul; the target term stays in float32 (its
+logits feed an exponential, and CPU matmuls cannot return float32 from bfloat16 inputs).
 
 Variants (section 3.3, Fig. 2): without target attention, the session vector is the
 local embedding only (``tagnn-l``), average pooling of the states (``tagnn-avg``), the

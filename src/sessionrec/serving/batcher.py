@@ -2,7 +2,8 @@
 
 Scoring a batch of B sessions costs little more than scoring one (one matrix
 product against the item embeddings, one top-k), so requests that arrive together
-are gathered for up to ``max_wait`` seconds or ``max_batch`` requests and scored in
+are gathered for up to ``max_wait`` seconds (counted from the oldest one's arrival)
+or ``max_batch`` requests, and scored in
 one :meth:`Recommender.recommend` call per ``(k, exclude_seen)`` group (grouping by
 the exact ``k`` keeps every answer identical to the one an unbatched call gives).
 
@@ -43,6 +44,7 @@ class _Job:
     k: int
     exclude_seen: bool
     future: asyncio.Future[Result]
+    arrived: float  # loop time when queued
 
 
 class MicroBatcher:
@@ -76,8 +78,9 @@ class MicroBatcher:
         """Queue one session and wait for its answer."""
         if self._queue is None or self._full is None:
             raise RuntimeError("MicroBatcher.start() was not called")
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(session, k, exclude_seen, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._queue.put_nowait(_Job(session, k, exclude_seen, future, loop.time()))
         if self._queue.qsize() >= self.max_batch:
             self._full.set()
         return await future
@@ -87,11 +90,14 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             jobs = [await self._queue.get()]
-            if self.max_wait > 0 and self._queue.qsize() + 1 < self.max_batch:
-                # wait for the window to close or the batch to fill, whichever comes first
+            # the window runs from the oldest request's arrival: under load it has already
+            # waited through the previous model call, and the batch leaves at once
+            remaining = jobs[0].arrived + self.max_wait - loop.time()
+            if remaining > 0 and self._queue.qsize() + 1 < self.max_batch:
+                # until the window closes or the batch fills, whichever comes first
                 # (a timer setting the event is cheaper than wait_for's extra task)
                 self._full.clear()
-                timer = loop.call_later(self.max_wait, self._full.set)
+                timer = loop.call_later(remaining, self._full.set)
                 await self._full.wait()
                 timer.cancel()
             while len(jobs) < self.max_batch and not self._queue.empty():
