@@ -2,6 +2,10 @@
 
     python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --set patience=3
     python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --resume   # after a kill
+    python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --interim  # run still going
+
+``--interim`` scores the test split with the epoch the run has selected so far (from
+its last checkpoint) without touching the run, and labels the result as interim.
 
 The run lives in ``runs/accuracy/<model>-<data>`` (checkpointed every epoch, so a killed
 run resumes); the result, with the exact command, the per-epoch metrics, the test
@@ -20,8 +24,10 @@ from pathlib import Path
 import torch
 
 from sessionrec.data import open_dataset
+from sessionrec.data.dataset import Dataset
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
+from sessionrec.runs import Run
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import train_and_evaluate
 
@@ -43,6 +49,33 @@ def parse_value(raw: str) -> object:
         return raw
 
 
+def interim(model: NeuralRecommender, data: Dataset, run_dir: Path, name: str, data_name: str) -> None:
+    """Score the test split with the weights of the epoch the unfinished run selected so far."""
+    run = Run(run_dir)
+    payload = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
+    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
+    model.init_module(data.n_items).load_state_dict(payload["best_state"])
+    model.module_.eval()
+    metrics = model.evaluate(data.test).metrics()
+    history = run.read_metrics()
+    report = {
+        "status": f"INTERIM: run unfinished after {payload['epoch']} epochs; test scored with the epoch "
+        f"selected on validation so far ({payload['best_epoch']}). Resume the run to finish it.",
+        "command": "python benchmarks/neural_accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "model": model.name,
+        "data": data_name,
+        "config": model.config.to_dict(),
+        "test_HR@20": round(metrics["HR@20"], 2),
+        "test_MRR@20": round(metrics["MRR@20"], 2),
+        "published_HR@20_MRR@20": PUBLISHED.get((model.name, data_name)),
+        "test_metrics": metrics,
+        "history": history,
+    }
+    out = Path(__file__).parent / "results" / f"accuracy-{name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps({k: report[k] for k in ("status", "test_HR@20", "test_MRR@20")}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -55,6 +88,7 @@ def main() -> None:
     parser.add_argument("--select-on", choices=("valid", "test"), default="valid")
     parser.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--interim", action="store_true", help="score the checkpoint's selected epoch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = open_dataset(args.data)
@@ -62,6 +96,9 @@ def main() -> None:
     model = create(args.model, **overrides)
     assert isinstance(model, NeuralRecommender)
     name = f"{args.model}-{args.data.name}{'-test' if args.select_on == 'test' else ''}"
+    if args.interim:
+        interim(model, data, args.runs / name, name, args.data.name)
+        return
     result = train_and_evaluate(
         model,
         data,

@@ -16,12 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from sessionrec.data.dataset import Dataset
 from sessionrec.data.sessions import Sessions, Split
 from sessionrec.data.vocab import ItemVocab
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+# The suite runs one pytest worker per core: more torch threads than that only make
+# the workers' threads spin against each other (tiny models train 10-100x slower).
+torch.set_num_threads(1)
 
 
 def external_id(k: int) -> str:

@@ -13,7 +13,9 @@ from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create, load_model
 from sessionrec.models.tagnn import TAGNNModule
 from sessionrec.nn import target_attention
-from sessionrec.nn.target_attention import Workspace, target_attention_scores
+from sessionrec.nn.readout import phantom_softmax
+from sessionrec.nn.target_attention import target_attention_scores
+from sessionrec.nn.workspace import Workspace
 from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.02, "lr_step": 100}
@@ -76,10 +78,11 @@ def official_forward(net: TAGNNModule, batch: Batch, pad_length: int) -> torch.T
     hidden = pad_state.expand(size, pad_length, -1).clone()
     hidden[:, :width][batch.mask] = states[batch.mask]
     ht = hidden[torch.arange(size), mask.sum(1).long() - 1]
-    q1 = net.readout.linear_one(ht).view(size, 1, -1)
-    alpha = torch.softmax(net.readout.linear_three(torch.sigmoid(q1 + net.readout.linear_two(hidden))), 1)
+    readout = net.readout
+    assert readout is not None and net.linear_transform is not None and net.target is not None
+    q1 = readout.linear_one(ht).view(size, 1, -1)
+    alpha = torch.softmax(readout.linear_three(torch.sigmoid(q1 + readout.linear_two(hidden))), 1)
     a = torch.sum(alpha * hidden * mask.unsqueeze(2), 1)
-    assert net.linear_transform is not None and net.target is not None
     a = net.linear_transform(torch.cat([a, ht], 1))
     b = net.embedding.weight[1:]
     hidden = hidden * mask.unsqueeze(2)
@@ -98,6 +101,7 @@ def paper_forward(net: TAGNNModule, batch: Batch) -> torch.Tensor:
         v = states[b, :length]
         s_local = v[-1]
         readout = net.readout
+        assert readout is not None
         alpha = readout.linear_three(torch.sigmoid(readout.linear_one(s_local) + readout.linear_two(v)))
         s_global = (alpha * v).sum(0)  # Eq. 8-9
         beta = torch.softmax(items @ net.target.linear_t(v).T, dim=1)  # Eq. 6: [N, n]
@@ -143,18 +147,19 @@ def random_attention_inputs(dtype: torch.dtype = torch.double) -> tuple[torch.Te
     for b, n in enumerate([1, 3, 2, 4, 1, 3]):  # real nodes first, some repeated
         counts[b, :n] = torch.tensor([1.0, 2.0, 1.0, 3.0][:n], dtype=dtype)
     pad = torch.tensor([0.0, 2.0, 0.0, 1.0, 3.0, 0.0], dtype=dtype)
-    items, keys, values = (
-        torch.randn(11, 5, dtype=dtype),
+    embedding, keys, values = (  # embedding row 0 is the padding item, never scored
+        torch.randn(12, 5, dtype=dtype),
         torch.randn(6, 4, 5, dtype=dtype),
         torch.randn(6, 4, 5, dtype=dtype),
     )
-    return items, keys, values, counts, pad
+    return embedding, keys, values, counts, pad
 
 
 def direct_target_scores(
-    items: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, counts: torch.Tensor, pad: torch.Tensor
+    embedding: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, counts: torch.Tensor, pad: torch.Tensor
 ) -> torch.Tensor:
     # sum over positions = sum over nodes weighted by counts; phantoms add exp(0) = 1 each
+    items = embedding[1:]
     weights = torch.exp(torch.einsum("nd,bud->bnu", items, keys)) * counts.unsqueeze(1)
     values_t = torch.einsum("nd,bud->bnu", items, values)
     return (weights * values_t).sum(2) / (weights.sum(2) + pad.unsqueeze(1))
@@ -162,18 +167,21 @@ def direct_target_scores(
 
 @pytest.mark.parametrize(
     ("memory_mb", "block"),
-    [(512.0, 4096), (512.0, 4), (1e-4, 4)],  # one block kept; 3 blocks kept; 3 blocks recomputed
+    # one block kept; blocks of 4, 4 and 3 items kept; 11 one-item blocks (the budget) recomputed
+    [(512.0, 4096), (512.0, 4), (1e-4, 4)],
 )
 def test_target_scores_and_gradients_match_the_direct_formula(
     memory_mb: float, block: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(target_attention, "BLOCK", block)  # 11 items: blocks of 4, 4 and 3
+    monkeypatch.setattr(target_attention, "BLOCK", block)
     inputs = [t.requires_grad_() if i < 3 else t for i, t in enumerate(random_attention_inputs())]
     fast = target_attention_scores(*inputs, memory_mb=memory_mb)
     torch.testing.assert_close(fast, direct_target_scores(*inputs))
     # the custom backward against finite differences (fast mode: random directions)
     scores = lambda e, k, v: target_attention_scores(e, k, v, *inputs[3:], memory_mb=memory_mb)  # noqa: E731
     assert torch.autograd.gradcheck(scores, inputs[:3], fast_mode=True)
+    fast.sum().backward()
+    assert inputs[0].grad is not None and not inputs[0].grad[0].any()  # the padding row gets 0
 
 
 def test_reused_work_buffers_give_the_same_gradients_and_refuse_stale_backwards() -> None:
@@ -196,12 +204,20 @@ def test_reused_work_buffers_give_the_same_gradients_and_refuse_stale_backwards(
         first.sum().backward()
 
 
-def test_target_scores_stay_finite_for_large_logits() -> None:
-    items, keys, values, counts, pad = random_attention_inputs()
-    scores = target_attention_scores(items * 40, keys * 40, values, counts, pad)
-    assert torch.isfinite(scores).all()
-    # with huge logits the softmax is one-hot on the best key (or on the phantoms when all < 0)
-    assert scores.abs().max() <= (items * 40).norm(dim=1).max() * values.norm(dim=2).max()
+def test_large_logits_neither_overflow_nor_lose_the_phantoms() -> None:
+    embedding, keys, values, counts, pad = random_attention_inputs()
+    embedding, keys = embedding * 40, keys * 40  # logits in the thousands: exp overflows
+    scores = target_attention_scores(embedding, keys, values, counts, pad)
+    # reference: one softmax over [log c + logits, log p (the phantoms, logit 0)], values [D, 0]
+    logits = torch.einsum("nd,bud->bnu", embedding[1:], keys) + counts.log().unsqueeze(1)
+    phantom = pad.log().view(-1, 1, 1).expand(-1, logits.shape[1], 1)
+    beta = torch.softmax(torch.cat([logits, phantom], dim=2), dim=2)[..., :-1]
+    torch.testing.assert_close(scores, (beta * torch.einsum("nd,bud->bnu", embedding[1:], values)).sum(2))
+    # the readout's phantoms: none of them (count 0) with a huge logit must not give 0 * inf
+    weights = phantom_softmax(
+        torch.tensor([[1.0, 2.0]]), torch.tensor([[True, True]]), *torch.tensor([[0.0], [900.0]])
+    )
+    torch.testing.assert_close(weights, torch.softmax(torch.tensor([[1.0, 2.0]]), dim=1))
 
 
 def test_ablations_score_the_documented_session_vectors() -> None:
@@ -215,6 +231,7 @@ def test_ablations_score_the_documented_session_vectors() -> None:
         with torch.no_grad():
             torch.testing.assert_close(net(batch), F.linear(session, net.embedding.weight[1:]))
     assert module("tagnn-l").target is None and module("tagnn-att").linear_transform is None
+    assert module("tagnn-l").readout is None and module("tagnn-avg").readout is None
     assert module("tagnn-l+att").linear_transform is not None
 
 

@@ -98,7 +98,9 @@ class TAGNNModule(nn.Module):
         dim, self.config = config.embedding_dim, config
         self.embedding = nn.Embedding(n_items + 1, dim)
         self.gnn = GGNNCell(dim, config.steps)
-        self.readout = SoftAttentionReadout(dim, config.readout_softmax)
+        self.readout: SoftAttentionReadout | None = None
+        if config.global_pool == "att":
+            self.readout = SoftAttentionReadout(dim, config.readout_softmax)
         parts = int(config.local) + int(config.global_pool != "none")
         self.linear_transform: nn.Linear | None = None  # SR-GNN's hybrid transform (code)
         self.w3: nn.Linear | None = None  # Eq. 10's W3 (paper)
@@ -126,7 +128,7 @@ class TAGNNModule(nn.Module):
         pad_count = (self.pad_length - batch.lengths).clamp(min=0).to(hidden.dtype)
         local = [last] if config.local else []
         pooled = []
-        if config.global_pool == "att":
+        if self.readout is not None:
             padding = (pad_count, self._pad_state()) if config.readout_softmax == "padded" else (None, None)
             pooled = [self.readout(states, mask, last, *padding)]
         elif config.global_pool == "avg":
@@ -151,7 +153,7 @@ class TAGNNModule(nn.Module):
         counts = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)
         counts.scatter_add_(1, graph.alias, mask.to(hidden.dtype))  # positions per node
         phantoms = pad_count if config.target_softmax == "padded" else torch.zeros_like(pad_count)
-        return scores + self.target(self.embedding.weight[1:], hidden, counts, phantoms, values)
+        return scores + self.target(self.embedding.weight, hidden, counts, phantoms, values)
 
 
 @register("tagnn")

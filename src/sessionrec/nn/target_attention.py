@@ -16,12 +16,13 @@ Materialising the target vectors ``[B, N, d]`` as the official code does is avoi
 GEMMs give every logit and value product ``[2P, N]`` for the P (session, node) pairs of
 the batch, and a custom backward reuses them (their gradients feed two GEMMs). Sessions
 are grouped by their number of nodes so that each group's softmax is a dense
-``[n, u, c]`` block, with no padding work. Items go in blocks of ``BLOCK`` so that a
-block's products stay in cache between its GEMM and its softmax (the [2P, N] GEMM
-runs at half speed when its output streams to memory). The blocks are kept for the
-backward when ``2P x N`` fits the memory budget, and recomputed otherwise.
-Shapes: items [N, d], keys/values [B, U, d], counts [B, U] (0 marks absent nodes, real
-nodes first), pad_count [B] -> [B, N].
+``[n, u, c]`` block, with no padding work. Items go in blocks of at most ``BLOCK``
+(fewer if the memory budget says so); the blocks are kept for the backward when
+``2P x N`` fits the budget, and recomputed otherwise. On the benchmarks one block
+covers every item: smaller, cache-sized blocks speed up one thread by ~10% but
+multiply the small per-group operations, which two busy cores make slow.
+Shapes: embedding [N + 1, d] (row 0 = padding, never scored), keys/values [B, U, d],
+counts [B, U] (0 marks absent nodes, real nodes first), pad_count [B] -> [B, N].
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ from typing import Any
 import torch
 from torch import nn
 
-BLOCK = 8192  # items per block: a block's [2P, BLOCK] products mostly stay in cache (23 MB at P = 357)
+from sessionrec.nn.workspace import Workspace, buffer
+
+BLOCK = 1 << 16  # most items per block (see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,13 @@ class _Plan:
     log_counts: torch.Tensor  # [P]
     log_pad: torch.Tensor  # [B, 1], sorted order: log of the phantom count (-inf for none)
     floor: torch.Tensor  # [B, 1]: 0 where phantoms (their logit) else -inf, for the max
+    block: int  # items per block
     keep: bool  # keep the forward's blocks for the backward (else recompute them)
 
 
-def _plan(counts: torch.Tensor, pad_count: torch.Tensor, n_items: int, memory_mb: float) -> tuple:
+def _plan(
+    counts: torch.Tensor, pad_count: torch.Tensor, n_items: int, memory_mb: float
+) -> tuple[torch.Tensor, torch.Tensor, _Plan]:
     """Sort sessions by node count; list the (session, node) pairs group by group."""
     n_nodes = (counts > 0).sum(1)
     order = torch.argsort(n_nodes, stable=True)
@@ -73,9 +79,15 @@ def _plan(counts: torch.Tensor, pad_count: torch.Tensor, n_items: int, memory_mb
             phantoms = bool((sorted_pad[start : start + size] > 0).any())
             buckets.append(_Bucket(start, size, nodes, offset, repeats, phantoms))
         start, offset = start + size, offset + span
-    keep = 2 * offset * n_items * counts.element_size() <= memory_mb * 2**20
+    budget, row_bytes = memory_mb * 2**20, 2 * offset * counts.element_size()  # one item, 2P rows
+    block = max(1, min(BLOCK, n_items, int(budget / 2 / max(row_bytes, 1))))  # work + grad blocks
+    keep = row_bytes * (n_items + block) <= budget
     floor = torch.where(sorted_pad > 0, 0.0, float("-inf")).to(counts.dtype).unsqueeze(1)
-    return order, real, _Plan(buckets, offset, pair_counts.log(), sorted_pad.log().unsqueeze(1), floor, keep)
+    return (
+        order,
+        real,
+        _Plan(buckets, offset, pair_counts.log(), sorted_pad.log().unsqueeze(1), floor, block, keep),
+    )
 
 
 def _attend(work: torch.Tensor, plan: _Plan, out: torch.Tensor) -> None:
@@ -128,68 +140,44 @@ def _gradient(
         d_logits.mul_(g)
 
 
-class Workspace:
-    """Buffers reused from one training step to the next.
-
-    A fresh [2P, N] tensor costs more in page faults than the GEMM that fills it. The
-    forward's buffer is saved for the backward; autograd's version counter turns any
-    reuse before that backward (two forwards, one backward) into an error, not a wrong
-    gradient.
-    """
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, torch.Tensor] = {}
-
-    def get(self, name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-        buffer = self.buffers.get(name)
-        if (
-            buffer is None
-            or buffer.numel() < rows * cols
-            or buffer.dtype != like.dtype
-            or buffer.device != like.device
-        ):
-            buffer = like.new_empty(int(rows * cols * 1.25))  # slack: P varies from batch to batch
-            self.buffers[name] = buffer
-        return buffer[: rows * cols].view(rows, cols)
-
-
-def _buffer(workspace: Workspace | None, name: str, rows: int, cols: int, like: torch.Tensor) -> torch.Tensor:
-    return like.new_empty(rows, cols) if workspace is None else workspace.get(name, rows, cols, like)
-
-
-def _blocks(n_items: int) -> list[tuple[int, int]]:
-    return [(lo, min(lo + BLOCK, n_items)) for lo in range(0, n_items, BLOCK)]
+def _blocks(n_items: int, block: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + block, n_items)) for lo in range(0, n_items, block)]
 
 
 class _TargetScores(torch.autograd.Function):
+    """Takes the whole embedding table (row 0 = padding, never a candidate) so that its
+    gradient is written straight into one [N + 1, d] tensor, as ``nn.scoring`` does."""
+
     @staticmethod
     def forward(
-        ctx: Any, items: torch.Tensor, pairs: torch.Tensor, plan: _Plan, workspace: Workspace | None
+        ctx: Any, embedding: torch.Tensor, pairs: torch.Tensor, plan: _Plan, workspace: Workspace | None
     ) -> torch.Tensor:
+        items = embedding[1:]
         n_items, n_rows = items.shape[0], pairs.shape[0]
         out = items.new_zeros(plan.log_pad.shape[0], n_items)
         # kept: block [lo, hi) lives at rows*lo .. rows*hi of one buffer; else one block reused
-        store = _buffer(workspace, "work", n_rows, n_items if plan.keep else min(BLOCK, n_items), items)
-        for lo, hi in _blocks(n_items):
+        store = buffer(workspace, "work", n_rows, n_items if plan.keep else plan.block, items)
+        for lo, hi in _blocks(n_items, plan.block):
             start = n_rows * lo if plan.keep else 0
             work = store.view(-1)[start : start + n_rows * (hi - lo)].view(n_rows, hi - lo)
             torch.mm(pairs, items[lo:hi].T, out=work)
             _attend(work, plan, out[:, lo:hi])
         ctx.plan, ctx.workspace = plan, workspace
-        ctx.save_for_backward(items, pairs, out, *((store,) if plan.keep else ()))
+        ctx.save_for_backward(embedding, pairs, out, *((store,) if plan.keep else ()))
         return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
-        items, pairs, target, *kept = ctx.saved_tensors
-        plan, workspace = ctx.plan, ctx.workspace
+        embedding, pairs, target, *kept = ctx.saved_tensors
+        plan, workspace, items = ctx.plan, ctx.workspace, embedding[1:]
         n_rows, grad = pairs.shape[0], grad.contiguous()
-        d_items = torch.empty_like(items) if ctx.needs_input_grad[0] else None
+        d_embedding = torch.empty_like(embedding) if ctx.needs_input_grad[0] else None
+        if d_embedding is not None:
+            d_embedding[0].zero_()
         d_pairs = torch.zeros_like(pairs) if ctx.needs_input_grad[1] else None
-        block = min(BLOCK, items.shape[0])
-        d_work_store = _buffer(workspace, "grad", n_rows, block, items)
-        redo = None if kept else _buffer(workspace, "work", n_rows, block, items)
-        for lo, hi in _blocks(items.shape[0]):
+        d_work_store = buffer(workspace, "grad", n_rows, plan.block, items)
+        redo = None if kept else buffer(workspace, "work", n_rows, plan.block, items)
+        for lo, hi in _blocks(items.shape[0], plan.block):
             chunk = items[lo:hi]
             if kept:
                 work = kept[0].view(-1)[n_rows * lo : n_rows * hi].view(n_rows, hi - lo)
@@ -200,15 +188,15 @@ class _TargetScores(torch.autograd.Function):
                 _attend(work, plan, torch.empty_like(target[:, lo:hi]))
             d_work = d_work_store.view(-1)[: n_rows * (hi - lo)].view(n_rows, hi - lo)
             _gradient(work, plan, grad[:, lo:hi], target[:, lo:hi], d_work)
-            if d_items is not None:
-                torch.mm(d_work.T, pairs, out=d_items[lo:hi])
+            if d_embedding is not None:
+                torch.mm(d_work.T, pairs, out=d_embedding[1 + lo : 1 + hi])
             if d_pairs is not None:
                 d_pairs.addmm_(d_work, chunk)
-        return d_items, d_pairs, None, None
+        return d_embedding, d_pairs, None, None
 
 
 def target_attention_scores(
-    items: torch.Tensor,
+    embedding: torch.Tensor,
     keys: torch.Tensor,
     values: torch.Tensor,
     counts: torch.Tensor,
@@ -216,21 +204,21 @@ def target_attention_scores(
     memory_mb: float = 512.0,
     workspace: Workspace | None = None,
 ) -> torch.Tensor:
-    """Target term ``T [B, N]`` of every item for every session (see the module docstring)."""
-    order, real, plan = _plan(counts.to(items.dtype), pad_count, items.shape[0], memory_mb)
+    """Target term ``T [B, N]`` of items 1..N (``embedding`` [N + 1, d], row 0 = padding)."""
+    order, real, plan = _plan(counts.to(embedding.dtype), pad_count, embedding.shape[0] - 1, memory_mb)
     pairs = torch.cat([keys[order][real], values[order][real]])
-    sorted_scores = _TargetScores.apply(items, pairs, plan, workspace)
+    sorted_scores = _TargetScores.apply(embedding, pairs, plan, workspace)
     return sorted_scores[torch.argsort(order)]
 
 
 class TargetAttention(nn.Module):
     r"""TAGNN's local target attentive unit: keys :math:`W h_u` (``linear_t``, no bias).
 
-    ``forward(items, states, counts, pad_count, values=None)``: states [B, U, d] of the
-    session's nodes, ``values`` defaulting to the states (the official code; the paper's
-    :math:`W_3` form passes projected states). Returns T [B, N]. Training steps reuse
-    work buffers (about ``memory_mb``) held by the module; inference allocates afresh, so
-    concurrent scoring never shares them.
+    ``forward(embedding, states, counts, pad_count, values=None)``: the item table
+    [N + 1, d], states [B, U, d] of the session's nodes, ``values`` defaulting to the
+    states (the official code; the paper's :math:`W_3` form passes projected states).
+    Returns T [B, N]. Training steps reuse work buffers (about ``memory_mb``) held by the
+    module; inference allocates afresh, so concurrent scoring never shares them.
     """
 
     def __init__(self, dim: int, memory_mb: float = 512.0) -> None:
@@ -241,7 +229,7 @@ class TargetAttention(nn.Module):
 
     def forward(
         self,
-        items: torch.Tensor,
+        embedding: torch.Tensor,
         states: torch.Tensor,
         counts: torch.Tensor,
         pad_count: torch.Tensor,
@@ -250,4 +238,4 @@ class TargetAttention(nn.Module):
         keys = self.linear_t(states)
         values = states if values is None else values
         workspace = self._workspace if torch.is_grad_enabled() and keys.requires_grad else None
-        return target_attention_scores(items, keys, values, counts, pad_count, self.memory_mb, workspace)
+        return target_attention_scores(embedding, keys, values, counts, pad_count, self.memory_mb, workspace)
