@@ -151,23 +151,31 @@ class Recommender(ABC):
         return Recommendations(out_items, out_scores, [list(u) for u in unknown], fallback)
 
     def _top_k(self, sessions: list[list[int]], k: int, exclude_seen: bool) -> tuple[np.ndarray, np.ndarray]:
-        known = [s for s in sessions if s]
-        scores = torch.empty(len(sessions), self.n_items)
-        if known:
-            with torch.inference_mode():
-                batch = batch_from_lists(known, self.batch_spec).to(self.device)
-                model_scores = self.score(batch).float().cpu()
-            scores[torch.tensor([bool(s) for s in sessions])] = model_scores
-        if len(known) < len(sessions):
-            assert self.popularity_ is not None
-            popular = torch.from_numpy(self.popularity_[1:].astype(np.float32))
-            scores[torch.tensor([not s for s in sessions])] = popular
-        if exclude_seen:
-            for row, session in enumerate(sessions):
-                if session:
-                    scores[row, torch.tensor(session) - 1] = float("-inf")
-        top = scores.topk(k, dim=1)
+        with torch.inference_mode():
+            scores = self._scores_with_fallback(sessions)
+            if exclude_seen:
+                for row, session in enumerate(sessions):
+                    if session:
+                        scores[row, torch.tensor(session) - 1] = float("-inf")
+            top = scores.topk(k, dim=1)
         return (top.indices + 1).numpy(), top.values.numpy()
+
+    def _scores_with_fallback(self, sessions: list[list[int]]) -> torch.Tensor:
+        """Model scores [S, N]; sessions with no known item get training popularity instead."""
+        known = [s for s in sessions if s]
+        model_scores = None
+        if known:
+            batch = batch_from_lists(known, self.batch_spec).to(self.device)
+            model_scores = self.score(batch).float().cpu()
+            if len(known) == len(sessions):
+                return model_scores  # the common case: no fallback row, no copy
+        scores = torch.empty(len(sessions), self.n_items)
+        if model_scores is not None:
+            scores[torch.tensor([bool(s) for s in sessions])] = model_scores
+        assert self.popularity_ is not None
+        popular = torch.from_numpy(self.popularity_[1:].astype(np.float32))
+        scores[torch.tensor([not s for s in sessions])] = popular
+        return scores
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
