@@ -14,7 +14,7 @@ from sessionrec.models.sriem import SRIEMModule
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
 from tests.contract import ContractTests
 
-FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 5, "lr": 0.02, "lr_step": 100}
+FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.02, "lr_step": 100}
 
 
 class TestSRIEM(ContractTests):

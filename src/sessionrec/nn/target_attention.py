@@ -57,6 +57,7 @@ class _Plan:
     log_counts: torch.Tensor  # [P]
     log_pad: torch.Tensor  # [B, 1], sorted order: log of the phantom count (-inf for none)
     floor: torch.Tensor  # [B, 1]: 0 where phantoms (their logit) else -inf, for the max
+    empty: int  # sessions without any node (sorted first): their target term is 0
     block: int  # items per block
     keep: bool  # keep the forward's blocks for the backward (else recompute them)
 
@@ -83,10 +84,11 @@ def _plan(
     block = max(1, min(BLOCK, n_items, int(budget / 2 / max(row_bytes, 1))))  # work + grad blocks
     keep = row_bytes * (n_items + block) <= budget
     floor = torch.where(sorted_pad > 0, 0.0, float("-inf")).to(counts.dtype).unsqueeze(1)
+    empty = buckets[0].start if buckets else len(order)
     return (
         order,
         real,
-        _Plan(buckets, offset, pair_counts.log(), sorted_pad.log().unsqueeze(1), floor, block, keep),
+        _Plan(buckets, offset, pair_counts.log(), sorted_pad.log().unsqueeze(1), floor, empty, block, keep),
     )
 
 
@@ -154,7 +156,8 @@ class _TargetScores(torch.autograd.Function):
     ) -> torch.Tensor:
         items = embedding[1:]
         n_items, n_rows = items.shape[0], pairs.shape[0]
-        out = items.new_zeros(plan.log_pad.shape[0], n_items)
+        out = items.new_empty(plan.log_pad.shape[0], n_items)  # the buckets fill every row but
+        out[: plan.empty].zero_()  # those of sessions without nodes
         # kept: block [lo, hi) lives at rows*lo .. rows*hi of one buffer; else one block reused
         store = buffer(workspace, "work", n_rows, n_items if plan.keep else plan.block, items)
         for lo, hi in _blocks(n_items, plan.block):
