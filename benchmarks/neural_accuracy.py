@@ -26,7 +26,7 @@ import torch
 from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.models.registry import create
+from sessionrec.models.registry import create_from_overrides
 from sessionrec.runs import Run
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import train_and_evaluate
@@ -40,13 +40,6 @@ PUBLISHED = {
     ("sriem", "diginetica"): (52.35, 17.64),
     ("sriem", "yoochoose1_64"): (71.15, 31.71),
 }
-
-
-def parse_value(raw: str) -> object:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
 
 
 def interim(model: NeuralRecommender, data: Dataset, run_dir: Path, name: str, data_name: str) -> None:
@@ -92,8 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = open_dataset(args.data)
-    overrides = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
-    model = create(args.model, **overrides)
+    model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
     name = f"{args.model}-{args.data.name}{'-test' if args.select_on == 'test' else ''}"
     if args.interim:

@@ -25,7 +25,7 @@ from sessionrec.data import open_dataset
 from sessionrec.data.batching import iterate_batches
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.models.registry import create
+from sessionrec.models.registry import create_from_overrides
 from sessionrec.training import Trainer, make_optimizer
 
 
@@ -42,10 +42,7 @@ def cpu_name() -> str:
 def measure(args: argparse.Namespace) -> dict[str, object]:
     torch.set_num_threads(args.threads)
     data = open_dataset(args.data)
-    overrides = dict(item.split("=", 1) for item in args.set)
-    model = create(
-        args.model, **{k: json.loads(v) if v[:1] in "0123456789-tf[" else v for k, v in overrides.items()}
-    )
+    model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
     model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
     module = model.init_module(data.n_items)

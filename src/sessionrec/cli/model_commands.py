@@ -66,10 +66,7 @@ def fit_command(
     batch_size: BatchOption = 500,
 ) -> None:
     """Fit MODEL on DATA's training split, evaluate it on the test split, save the run."""
-    cls, preset_overrides = registry.resolve(model)
-    config = cls.config_class.from_overrides(set_ or [], base=preset_overrides)  # fails fast
-    recommender = cls(config)
-    recommender.preset = model if model in registry.presets() else None
+    recommender = registry.create_from_overrides(model, set_ or [])  # fails before loading data
     dataset = load_data(data)
     if isinstance(recommender, NeuralRecommender):
         # neural models go through the trainer's protocol (validation selection, checkpoints)

@@ -58,11 +58,9 @@ def train_command(
     from sessionrec.cli.run_helpers import Ties, load_data, print_metrics
     from sessionrec.workflow import train_and_evaluate
 
-    cls, preset_overrides = registry.resolve(model)
-    if not issubclass(cls, NeuralRecommender):
+    recommender = registry.create_from_overrides(model, set_ or [])
+    if not isinstance(recommender, NeuralRecommender):
         raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
-    recommender = cls(cls.config_class.from_overrides(set_ or [], base=preset_overrides))
-    recommender.preset = model if model in registry.presets() else None
     dataset = load_data(data)
     options = TrainerOptions(device=device, threads=threads, progress=progress, max_batches=max_batches)
     result = train_and_evaluate(

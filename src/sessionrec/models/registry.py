@@ -63,6 +63,14 @@ def create(name: str, **overrides: Any) -> Recommender:
     return model
 
 
+def create_from_overrides(name: str, overrides: list[str]) -> Recommender:
+    """A model from ``key=value`` strings (the CLI's ``--set``), validated against its config."""
+    cls, preset_overrides = resolve(name)
+    model = cls(cls.config_class.from_overrides(overrides, base=preset_overrides))
+    model.preset = name if name in _PRESETS else None
+    return model
+
+
 def load_model(directory: str | Path) -> Recommender:
     """Load any saved model, whatever its class."""
     meta = read_model_meta(Path(directory))
