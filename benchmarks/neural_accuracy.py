@@ -3,6 +3,8 @@
     python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --set patience=3
     python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --resume   # after a kill
     python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --interim  # run still going
+    python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --refit    # + retrain on all
+    python benchmarks/neural_accuracy.py srgnn ../shared/data/diginetica --select-on none --set epochs=3
 
 ``--interim`` scores the test split with the epoch the run has selected so far (from
 its last checkpoint) without touching the run, and labels the result as interim.
@@ -78,7 +80,10 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--select-on", choices=("valid", "test"), default="valid")
+    parser.add_argument("--select-on", choices=("valid", "test", "none"), default="valid")
+    parser.add_argument(
+        "--refit", action="store_true", help="retrain on all training sessions for the selected epochs"
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--interim", action="store_true", help="score the checkpoint's selected epoch")
@@ -87,7 +92,8 @@ def main() -> None:
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
-    name = f"{args.model}-{args.data.name}{'-test' if args.select_on == 'test' else ''}"
+    suffix = {"valid": "-refit" if args.refit else "", "test": "-test", "none": "-fixed"}[args.select_on]
+    name = f"{args.model}-{args.data.name}{suffix}"
     if args.interim:
         interim(model, data, args.runs / name, name, args.data.name)
         return
@@ -100,6 +106,7 @@ def main() -> None:
         overwrite=not args.resume,
         options=TrainerOptions(threads=args.threads, progress=args.progress),
         data_path=str(args.data),
+        refit=args.refit,
     )
     metrics = result.info["test_metrics"]
     published = PUBLISHED.get((model.name, args.data.name))

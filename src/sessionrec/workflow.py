@@ -6,6 +6,13 @@ runners, so every reported number goes through the same protocol:
 - ``select_on="valid"`` (default): the last ``valid_fraction`` of the training
   samples (whole sessions, by time) is held out; epochs are selected on it; the
   test split is scored once, at the end, with the selected weights.
+- ``refit=True`` (with ``select_on="valid"``): once the epoch is selected, a fresh
+  model with the same seed is trained on *all* training sessions for that many epochs
+  (in ``RUN_DIR/refit/``) and the test split is scored with it. The selection stays on
+  validation, and the final model also learns from the most recent sessions, the
+  ones closest to the test period, which the held-out split would otherwise withhold.
+- ``select_on="none"``: no selection; ``epochs`` epochs on all training sessions and
+  the last one is kept (the refit phase on its own, for an epoch count chosen before).
 - ``select_on="test"``: the papers' habit. Each epoch is scored on the test split and
   the run records, besides the selected epoch's metrics, the best value of each metric
   over epochs (what those papers report). Such a run says so in ``run.json``.
@@ -13,6 +20,7 @@ runners, so every reported number goes through the same protocol:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +35,7 @@ from sessionrec.models.neural import NeuralRecommender
 from sessionrec.runs import Run, finish_run, start_run
 from sessionrec.training import Trainer, TrainerOptions
 
+REFIT_DIR = "refit"
 TEST_SELECTION_NOTE = (
     "epochs selected on the TEST split (the papers' protocol): optimistic; "
     "best_per_metric takes each metric's best epoch separately, as those papers report"
@@ -56,19 +65,27 @@ def train_and_evaluate(
     model: NeuralRecommender,
     dataset: Dataset,
     out: str | Path,
-    select_on: Literal["valid", "test"] = "valid",
+    select_on: Literal["valid", "test", "none"] = "valid",
     valid_fraction: float = 0.1,
     valid_mode: Literal["last", "random"] = "last",
     resume: bool = False,
     overwrite: bool = False,
     options: TrainerOptions | None = None,
     data_path: str | None = None,
+    refit: bool = False,
 ) -> TrainingResult:
     if not isinstance(model, NeuralRecommender):
         raise ConfigError(f"{model.name} is not a neural model: use `sessionrec fit`")
-    if select_on not in ("valid", "test"):
-        raise ConfigError(f"select_on must be 'valid' or 'test', got {select_on!r}")
-    protocol = {"select_on": select_on, "valid_fraction": valid_fraction, "valid_mode": valid_mode}
+    if select_on not in ("valid", "test", "none"):
+        raise ConfigError(f"select_on must be 'valid', 'test' or 'none', got {select_on!r}")
+    if refit and select_on != "valid":
+        raise ConfigError("refit retrains on all training sessions after selection on validation")
+    protocol = {
+        "select_on": select_on,
+        "valid_fraction": valid_fraction,
+        "valid_mode": valid_mode,
+        "refit": refit,
+    }
     run = start_run(
         out,
         model,
@@ -78,14 +95,18 @@ def train_and_evaluate(
         data_path=data_path,
         protocol=protocol,
     )
+    train, valid = dataset.train, None
     if select_on == "valid":
         train, valid = dataset.validation_split(valid_fraction, valid_mode, model.config.seed)
-    else:
-        train, valid = dataset.train, dataset.test
+    elif select_on == "test":
+        valid = dataset.test
     opts = options or TrainerOptions()
-    opts.run, opts.resume, opts.select_on = run, resume, select_on
+    opts.run, opts.resume, opts.select_on = run, resume, select_on if select_on != "none" else "valid"
     started = time.perf_counter()
     state = Trainer(model, opts).fit(train, valid)
+    refit_info: dict[str, Any] = {}
+    if refit:
+        model, refit_info = _refit(model, dataset, run, state.best_epoch + 1, opts)
     train_seconds = time.perf_counter() - started
     evaluation = model.evaluate(dataset.test)
     np.save(run.directory / "ranks-test.npy", evaluation.ranks)
@@ -96,10 +117,30 @@ def train_and_evaluate(
         "epochs_run": len(state.history),
         "train_seconds": round(train_seconds, 1),
         "train_samples": len(train),
-        "valid_samples": len(valid),
+        "valid_samples": len(valid) if valid is not None else 0,
+        **refit_info,
     }
     if select_on == "test":
         info["note"] = TEST_SELECTION_NOTE
         info["best_per_metric"] = best_per_metric(state.history, "test")
     finish_run(run, model, **info)
     return TrainingResult(run, evaluation, info)
+
+
+def _refit(
+    selected: NeuralRecommender, dataset: Dataset, run: Run, epochs: int, options: TrainerOptions
+) -> tuple[NeuralRecommender, dict[str, Any]]:
+    """A fresh model, same config and seed, trained ``epochs`` epochs on every training session."""
+    model = type(selected)(selected.config.replace(epochs=epochs))
+    model.preset = selected.preset
+    model.to(selected.device)
+    refit_run = Run(run.directory / REFIT_DIR)
+    refit_run.directory.mkdir(exist_ok=True)
+    if not options.resume:  # a fresh run must not resume a stale refit checkpoint
+        refit_run.checkpoint_path.unlink(missing_ok=True)
+        refit_run.metrics_path.unlink(missing_ok=True)
+    refit_options = dataclasses.replace(options, run=refit_run, select_on="valid")
+    model.vocab_, model.popularity_ = dataset.train.vocab, dataset.train.item_counts()
+    Trainer(model, refit_options).fit(dataset.train, None)
+    info = {"refit_epochs": epochs, "refit_history": refit_run.read_metrics()}
+    return model, info

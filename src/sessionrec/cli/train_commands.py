@@ -18,6 +18,7 @@ from sessionrec.training import TrainerOptions
 class SelectOn(StrEnum):
     valid = "valid"
     test = "test"
+    none = "none"
 
 
 class ValidMode(StrEnum):
@@ -37,8 +38,19 @@ def train_command(
     out: Annotated[Path, typer.Option("--out", help="Run directory (created, or resumed).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
     select_on: Annotated[
-        SelectOn, typer.Option(help="Select epochs on a validation split, or on test (papers' habit).")
+        SelectOn,
+        typer.Option(
+            help="Select epochs on a validation split, on test (papers' habit), or not at all "
+            "(train --set epochs=N on every training session)."
+        ),
     ] = SelectOn.valid,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="After selecting the epoch on validation, retrain on all training sessions for that "
+            "many epochs and evaluate that model."
+        ),
+    ] = False,
     valid_fraction: Annotated[float, typer.Option(help="Share of training samples held out.")] = 0.1,
     valid_mode: Annotated[ValidMode, typer.Option(help="Hold out the most recent or random sessions.")] = (
         ValidMode.last
@@ -74,12 +86,15 @@ def train_command(
         overwrite=overwrite,
         options=options,
         data_path=str(data),
+        refit=refit,
     )
     info = result.info
     console.print(
         f"trained [bold]{model}[/]: {info['epochs_run']} epochs, best epoch {info['best_epoch']}, "
         f"{info['train_seconds']}s -> {out}"
     )
+    if refit:
+        console.print(f"refit on all training sessions for {info['refit_epochs']} epochs")
     console.print(f"test metrics, epochs selected on {select_on.value}:")
     print_metrics(info["test_metrics"], Ties.optimistic)
     if select_on is SelectOn.test:

@@ -35,7 +35,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import score_items
+from sessionrec.nn.scoring import lookup_items, score_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ class SRGNNModule(nn.Module):
         """Per-position item states [B, L, d] after the GNN, and the last one [B, d]."""
         graph = batch.graph
         assert graph is not None, "SR-GNN needs batches built with BatchSpec(graph=True)"
-        hidden = self.gnn(self.embedding(graph.nodes), graph.adj_in, graph.adj_out)
+        hidden = self.gnn(lookup_items(self.embedding.weight, graph.nodes), graph.adj_in, graph.adj_out)
         states = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))
         last = states[torch.arange(batch.size, device=states.device), batch.lengths - 1]
         return states, last

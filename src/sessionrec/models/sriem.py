@@ -41,7 +41,7 @@ from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
-from sessionrec.nn.scoring import score_items
+from sessionrec.nn.scoring import lookup_items, score_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +88,7 @@ class SRIEMModule(nn.Module):
 
     def session_vector(self, batch: Batch) -> torch.Tensor:
         """z_h = W0 [z_l; z_s] (Eq. 7)."""
-        embeddings = self.embedding(batch.items)
+        embeddings = lookup_items(self.embedding.weight, batch.items)
         last = embeddings[torch.arange(batch.size, device=embeddings.device), batch.lengths - 1]
         long_term = self.extractor(embeddings, batch.mask, last)
         return self.fusion(torch.cat([long_term, last], dim=1))

@@ -53,7 +53,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import score_items
+from sessionrec.nn.scoring import lookup_items, score_items
 from sessionrec.nn.target_attention import TargetAttention
 
 
@@ -121,7 +121,7 @@ class TAGNNModule(nn.Module):
     def forward(self, batch: Batch) -> torch.Tensor:
         config, graph = self.config, batch.graph
         assert graph is not None, "TAGNN needs batches built with BatchSpec(graph=True)"
-        hidden = self.gnn(self.embedding(graph.nodes), graph.adj_in, graph.adj_out)  # [B, U, d]
+        hidden = self.gnn(lookup_items(self.embedding.weight, graph.nodes), graph.adj_in, graph.adj_out)
         states = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))
         last = states[torch.arange(batch.size, device=states.device), batch.lengths - 1]
         mask = batch.mask
