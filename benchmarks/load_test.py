@@ -3,12 +3,16 @@
 Without ``--url`` it builds SR-GNN over the Diginetica catalogue (43,097 items; see
 ``serving_latency.build_model``), saves it as a run in a temporary directory and starts
 ``sessionrec serve`` on a free loopback port; with ``--url`` it targets a running
-server, which must be on 127.0.0.1. ``--concurrency`` clients (asyncio + httpx, one
-connection each) send a precomputed, seeded request mix: stateless recommendations for
-real test prefixes, clicks on stored sessions, and ``--malformed`` (10%) bad requests
-of eight kinds (invalid JSON, wrong id types, k=0, empty session, missing field,
-unknown session, oversized body, float ids). Each repeat is bounded both in requests
-and in seconds; the report gives each repeat and the medians.
+server, which must be on 127.0.0.1. ``--concurrency`` closed-loop clients (plain asyncio
+streams on uvloop, one HTTP/1.1 keep-alive connection each, requests encoded before the
+timed loop: see ``loadgen.py``) send a precomputed, seeded request mix: stateless
+recommendations for real test prefixes, clicks on stored sessions, and ``--malformed``
+(10%) bad requests of eight kinds (invalid JSON, wrong id types, k=0, empty session,
+missing field, unknown session, oversized body, float ids). Each answer's status is
+checked (200 for a valid request, the expected 4xx for a malformed one). Each repeat is
+bounded both in requests and in seconds; the report gives each repeat and the medians,
+and the CPU time per request of the server (from /proc) and of the load generator.
+``--pin`` puts the server on core 0 and the load generator on core 1 (Linux).
 
     .venv/bin/python benchmarks/load_test.py --repeats 3
 """
@@ -16,7 +20,7 @@ and in seconds; the report gives each repeat and the medians.
 from __future__ import annotations
 
 import argparse
-import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,15 +30,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loadgen import TRANSPORT_ERROR, Encoded, encode_request, loop_name, run_async, run_load
 from serving_latency import DEFAULT_DATA, ROOT, build_model, save_as_run, test_sessions
 
 Request = tuple[str, str, str, bytes | None]  # kind, method, path, body
@@ -72,32 +78,16 @@ def build_requests(sessions: list[list[int]], n: int, malformed: float, seed: in
     return out
 
 
-async def run_load(url: str, requests: list[Request], concurrency: int, max_seconds: float) -> dict[str, Any]:
-    """Send ``requests`` with ``concurrency`` clients; stop early after ``max_seconds``."""
-    records: list[tuple[str, int, float]] = []
-    cursor = iter(range(len(requests)))
-    headers = {"content-type": "application/json"}
-    deadline = time.perf_counter() + max_seconds
+def encode(url: str, requests: list[Request]) -> list[Encoded]:
+    """The requests as the bytes sent, built once before the timed loop."""
+    host = urlsplit(url).netloc
+    return [(kind, encode_request(host, method, path, body)) for kind, method, path, body in requests]
 
-    async def client() -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0) as http:
-            for index in cursor:
-                if time.perf_counter() > deadline:
-                    return
-                kind, method, path, body = requests[index]
-                begin = time.perf_counter()
-                try:
-                    response = await http.request(method, path, content=body, headers=headers)
-                    status = response.status_code
-                except httpx.TransportError:
-                    status = -1  # connection-level failure
-                records.append((kind, status, (time.perf_counter() - begin) * 1000))
 
-    start = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(concurrency)))
-    wall = time.perf_counter() - start
-    return summarise(records, wall)
+def load(url: str, requests: list[Encoded], concurrency: int, max_seconds: float) -> dict[str, Any]:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return summarise(*run_async(run_load(parts.hostname, parts.port, requests, concurrency, max_seconds)))
 
 
 def summarise(records: list[tuple[str, int, float]], wall: float) -> dict[str, Any]:
@@ -115,7 +105,7 @@ def summarise(records: list[tuple[str, int, float]], wall: float) -> dict[str, A
         "latency_valid": stats(valid),
         "status_counts": {str(code): count for code, count in sorted(statuses.items())},
         "server_errors_5xx": sum(count for code, count in statuses.items() if code >= 500),
-        "transport_errors": statuses.get(-1, 0),
+        "transport_errors": statuses.get(TRANSPORT_ERROR, 0),
         "valid_not_200": sum(1 for kind, status, _ in records if kind != "malformed" and status != 200),
         "malformed_not_4xx": sum(
             1 for kind, status, _ in records if kind == "malformed" and not 400 <= status < 500
@@ -123,13 +113,12 @@ def summarise(records: list[tuple[str, int, float]], wall: float) -> dict[str, A
     }
 
 
-def run_async(coroutine: Any) -> Any:
-    """On uvloop where installed: the load generator shares the CPU, so keep it lean."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    return uvloop.run(coroutine)
+def pin(pid: int, cores: set[int]) -> list[int]:
+    """Pin every thread of process ``pid`` to ``cores`` (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that just ended
+            os.sched_setaffinity(int(task.name), cores)
+    return sorted(os.sched_getaffinity(pid))
 
 
 def process_cpu(process: subprocess.Popen[bytes] | None) -> float | None:
@@ -157,6 +146,15 @@ def check_loopback(url: str) -> None:
         raise SystemExit(f"refusing to load-test {url}: only http://127.0.0.1:PORT is allowed")
 
 
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """Status and text of a GET (outside the timed loop: readiness, /metrics)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -169,11 +167,9 @@ def start_server(run_dir: Path, port: int, torch_threads: int) -> subprocess.Pop
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+        with contextlib.suppress(OSError):  # not listening yet
+            if http_get(f"http://127.0.0.1:{port}/ready", timeout=1)[0] == 200:
                 return process
-        except httpx.TransportError:
-            pass
         if process.poll() is not None:
             raise SystemExit(f"the server exited with code {process.returncode}")
         time.sleep(0.2)
@@ -185,7 +181,7 @@ def server_stats(url: str) -> dict[str, float | None]:
     """From the server's /metrics: mean micro-batch size, and the share of /v1/recommend
     requests the server itself finished within 10 and 50 ms (client-side latency adds the
     load generator's own queueing on a shared CPU)."""
-    text = httpx.get(f"{url}/metrics").text
+    text = http_get(f"{url}/metrics")[1]
     values: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith(("sessionrec_batch_size_", "sessionrec_http_request_duration_seconds_")):
@@ -220,8 +216,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--malformed", type=float, default=0.1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=1)
+    parser.add_argument(
+        "--pin", action="store_true", help="server on core 0, load generator on core 1 (Linux)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "load_test.json")
     args = parser.parse_args(argv)
+    if args.pin and not (hasattr(os, "sched_setaffinity") and {0, 1} <= os.sched_getaffinity(0)):
+        parser.error("--pin needs Linux and cores 0 and 1 available to this process")
 
     model, dataset, weights = build_model(args.data, args.model, args.run)
     sessions = test_sessions(dataset, 5000)
@@ -236,14 +237,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         check_loopback(url)
         del model  # the server holds its own copy
         try:
-            run_async(
-                run_load(url, build_requests(sessions, 300, args.malformed, seed=999), args.concurrency, 30)
-            )
+            pinning: dict[str, Any] = {"used": args.pin}
+            if args.pin:  # server_cores None: a server started elsewhere (--url) is not pinned
+                pinning["server_cores"] = pin(process.pid, {0}) if process is not None else None
+                pinning["load_generator_cores"] = pin(os.getpid(), {1})
+            warm_up = encode(url, build_requests(sessions, 300, args.malformed, seed=999))
+            load(url, warm_up, args.concurrency, 30)
             repeats = []
             for repeat in range(args.repeats):
-                requests = build_requests(sessions, args.requests, args.malformed, seed=repeat)
+                requests = encode(url, build_requests(sessions, args.requests, args.malformed, seed=repeat))
                 cpu = (time.process_time(), process_cpu(process))
-                result = run_async(run_load(url, requests, args.concurrency, args.max_seconds))
+                result = load(url, requests, args.concurrency, args.max_seconds)
                 result["cpu_ms_per_request"] = cpu_per_request(cpu, process, result["requests"])
                 result["load_average_1min"] = round(os.getloadavg()[0], 2)  # the machine may be shared
                 repeats.append(result)
@@ -261,6 +265,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "concurrency": args.concurrency,
         "malformed_share": args.malformed,
         "requests_per_repeat": args.requests,
+        "load_generator": "asyncio streams, one keep-alive connection per client, " + loop_name(),
+        "pinning": pinning,
         "repeats": repeats,
         "median_of_repeats": {
             "requests_per_s": statistics.median(r["requests_per_s"] for r in repeats),
