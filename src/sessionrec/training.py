@@ -36,6 +36,7 @@ from sessionrec.errors import CheckpointError
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.io import atomic_write_bytes
 from sessionrec.models.neural import NeuralRecommender
+from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.runs import Run
 
 
@@ -83,6 +84,7 @@ class Trainer:
         opts, config = self.options, self.config
         if opts.threads:
             torch.set_num_threads(opts.threads)
+        retain_freed_buffers()
         device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(device)
         self.model.vocab_ = train.vocab

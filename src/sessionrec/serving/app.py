@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from sessionrec import __version__
 from sessionrec.models.base import Recommender
+from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.runs import Run
 from sessionrec.serving.batcher import MicroBatcher
 from sessionrec.serving.http import BodyLimitMiddleware, install_error_handlers
@@ -66,6 +67,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if config.torch_threads is not None:
             torch.set_num_threads(config.torch_threads)
+        retain_freed_buffers()  # score buffers are reused, not page-faulted per request
         state.store = open_store(
             config.store,
             config.session_ttl,
