@@ -24,6 +24,7 @@ import io
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from sessionrec.evaluation import evaluate_scores
 from sessionrec.io import atomic_write_bytes
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.nn.memory import retain_freed_buffers
+from sessionrec.nn.scoring import cpu_has_native_bf16
 from sessionrec.runs import Run
 
 
@@ -86,6 +88,13 @@ class Trainer:
             torch.set_num_threads(opts.threads)
         retain_freed_buffers()
         device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if config.bf16_scoring and device.type == "cpu" and not cpu_has_native_bf16():
+            warnings.warn(
+                "bf16_scoring on a CPU without native bfloat16 products (AVX512-BF16/AMX): torch "
+                "emulates them, and training will be several times slower than in float32",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.model.to(device)
         self.model.vocab_ = train.vocab
         if self.model.popularity_ is None:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,20 @@ def test_saved_weights_are_checked(tmp_path: Path) -> None:
     weights.write_bytes(b"\x00" * 10)
     with pytest.raises(CheckpointError, match="truncated"):
         type(model).load(tmp_path / "m")
+
+
+def test_bf16_scoring_warns_on_a_cpu_without_native_bfloat16(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sessionrec.training as training
+
+    data = synthetic_dataset()
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    model = create("srgnn", **{**FAST, "epochs": 1, "bf16_scoring": True})
+    with pytest.warns(RuntimeWarning, match="bfloat16"):
+        Trainer(model, TrainerOptions(device="cpu", max_batches=1)).fit(data.train)
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Trainer(
+            create("srgnn", **{**FAST, "epochs": 1, "bf16_scoring": True}),
+            TrainerOptions(device="cpu", max_batches=1),
+        ).fit(data.train)

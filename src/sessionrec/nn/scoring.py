@@ -9,7 +9,10 @@ its formulation decides the trainer's speed on a CPU:
 - the backward writes the embedding gradient straight into one [N + 1, d] buffer
   (row 0 zeroed) instead of autograd's zero-filled buffer plus a copy for the slice;
 - ``bf16=True`` runs the three products in bfloat16 with float32 accumulation and
-  returns float32 scores, so the softmax and the loss stay in float32.
+  returns float32 scores, so the softmax and the loss stay in float32. It only pays
+  on hardware with native bfloat16 products (AVX512-BF16 or AMX CPUs, GPUs): on an
+  AVX2-only CPU (AMD Zen 3 here) torch emulates them at 4-6 GFLOP/s, ten times slower
+  than float32 (``benchmarks/gemm_roofline.py``), and the trainer warns.
 """
 
 from __future__ import annotations
@@ -49,6 +52,14 @@ class _ItemScores(torch.autograd.Function):
             else:
                 torch.mm(grad.t(), session, out=grad_weight[1:])
         return grad_session, grad_weight, None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (else torch emulates it, slowly)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def score_items(session: torch.Tensor, embedding: torch.Tensor, bf16: bool = False) -> torch.Tensor:
