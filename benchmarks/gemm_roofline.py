@@ -6,7 +6,7 @@ The item-scoring layer is three products per training step (scores, and the two
 gradients) and one per ranking batch, all with one dimension equal to the catalogue
 (43,097 items on Diginetica) and one equal to d = 100. This measures each in float32
 through torch (its BLAS: MKL in the x86 wheels) and through NumPy (OpenBLAS), and in
-bfloat16 through torch, next to a square 2048 product that shows each library's
+bfloat16 through torch (not for the square product), next to a square 2048 product that shows each library's
 practical peak. It bounds what any trainer can reach here: at 2,500 samples/s the
 three scoring products alone need 65 GFLOP/s sustained. Medians of ``--reps`` calls.
 Writes ``benchmarks/results/gemm_roofline.json``.
@@ -49,7 +49,7 @@ def cases(batch: int, dim: int, items: int) -> dict[str, tuple[float, dict[str, 
     bs, be, bg = ts.bfloat16(), te.bfloat16(), tg.bfloat16()
     gflop = 2 * batch * dim * items / 1e9
     square = rng.standard_normal((2048, 2048), dtype=np.float32)
-    tsq, bsq = torch.from_numpy(square), torch.from_numpy(square).bfloat16()
+    tsq = torch.from_numpy(square)
     return {
         f"scores [{batch},{dim}] x [{dim},{items}]": (
             gflop,
@@ -57,6 +57,13 @@ def cases(batch: int, dim: int, items: int) -> dict[str, tuple[float, dict[str, 
                 "torch fp32": lambda: F.linear(ts, te),
                 "numpy fp32": lambda: s @ e.T,
                 "torch bf16": lambda: F.linear(bs, be),
+            },
+        ),
+        f"scores as [{items},{dim}] x [{dim},{batch}]": (
+            gflop,
+            {
+                "torch fp32": lambda: te @ ts.t(),
+                "numpy fp32": lambda: e @ s.T,
             },
         ),
         f"grad session [{batch},{items}] x [{items},{dim}]": (
@@ -80,7 +87,6 @@ def cases(batch: int, dim: int, items: int) -> dict[str, tuple[float, dict[str, 
             {
                 "torch fp32": lambda: tsq @ tsq,
                 "numpy fp32": lambda: square @ square,
-                "torch bf16": lambda: bsq @ bsq,
             },
         ),
     }
@@ -92,6 +98,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--eval-batch", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--items", type=int, default=43097)
     parser.add_argument("--reps", type=int, default=15)
@@ -99,7 +106,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
-    for name, (gflop, backends) in cases(args.batch, args.dim, args.items).items():
+    shapes = cases(args.batch, args.dim, args.items)
+    for name, entry in cases(args.eval_batch, args.dim, args.items).items():
+        if name.startswith("scores"):  # ranking batches: only the forward product
+            shapes[f"ranking: {name}"] = entry
+    for name, (gflop, backends) in shapes.items():
         for backend, call in backends.items():
             ms = median_ms(call, args.reps if "bf16" not in backend else max(3, args.reps // 5))
             rows.append(
