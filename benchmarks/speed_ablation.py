@@ -3,7 +3,10 @@
     python benchmarks/speed_ablation.py ../shared/data/diginetica --threads 2
 
 Each variant changes one thing against ``ours`` (the trainer's path): the scoring
-product, the optimiser, the padding width, or how the session graphs are built.
+product, the optimiser, the padding width, how the session graphs are built, the
+embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
+the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
+buffers each step, against ``nn.memory.retain_freed_buffers``).
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
 the report gives median ms per batch and the ratio to ``ours`` measured in the
 same rounds, so a shared machine's noise hits every variant alike.
@@ -12,6 +15,8 @@ same rounds, so a shared machine's noise hits every variant alike.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import json
 import statistics
 import time
@@ -22,10 +27,24 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+import sessionrec.models.srgnn as srgnn_module
 from sessionrec.data import open_dataset
 from sessionrec.data.batching import Batch, BatchSpec, SessionGraph, make_batch
 from sessionrec.models.registry import create
-from sessionrec.nn.scoring import score_items
+from sessionrec.nn.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
+from sessionrec.nn.scoring import cpu_has_native_bf16, lookup_items, score_items
+
+GLIBC_DEFAULT_THRESHOLD = 128 * 1024
+
+
+def glibc_thresholds(mmap: int, trim: int) -> None:
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallopt(_M_MMAP_THRESHOLD, mmap)
+    libc.mallopt(_M_TRIM_THRESHOLD, trim)
+
+
+def dense_lookup(weight: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    return F.embedding(indices, weight)
 
 
 def python_graphs(batch: Batch) -> Batch:
@@ -84,9 +103,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--bf16", action="store_true", help="time bf16 scoring even where it is emulated")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed_ablation.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    retain_freed_buffers()  # as the trainer does
     data = open_dataset(args.data)
     max_length = int(data.train.sample_cut.max())
     model = create("srgnn")
@@ -120,6 +141,20 @@ def main() -> None:
     def build(samples: np.ndarray) -> Batch:
         return make_batch(data.train, samples, spec)
 
+    def with_lookup(lookup: Callable[..., torch.Tensor], run: Callable[[], None]) -> None:
+        srgnn_module.lookup_items = lookup
+        try:
+            run()
+        finally:
+            srgnn_module.lookup_items = lookup_items
+
+    def with_default_allocator(run: Callable[[], None]) -> None:
+        glibc_thresholds(GLIBC_DEFAULT_THRESHOLD, GLIBC_DEFAULT_THRESHOLD)
+        try:
+            run()
+        finally:
+            glibc_thresholds(32 * 1024 * 1024, 512 * 1024 * 1024)
+
     variants: dict[str, Callable[[np.ndarray], None]] = {
         "ours": lambda s: step(build(s), "fused", fused),
         "scores as s @ E[1:].T (official)": lambda s: step(build(s), "matmul", fused),
@@ -131,8 +166,15 @@ def main() -> None:
         "graphs built per session in Python (official)": lambda s: step(
             python_graphs(make_batch(data.train, s, BatchSpec())), "fused", fused
         ),
-        "ours + bf16 scoring": lambda s: step(build(s), "bf16", fused),
+        "dense gradient for the embedding lookup (nn.Embedding)": lambda s: with_lookup(
+            dense_lookup, lambda: step(build(s), "fused", fused)
+        ),
+        "glibc default allocator thresholds": lambda s: with_default_allocator(
+            lambda: step(build(s), "fused", fused)
+        ),
     }
+    if cpu_has_native_bf16() or args.bf16:  # emulated bf16 is ten times slower: skipped by default
+        variants["ours + bf16 scoring"] = lambda s: step(build(s), "bf16", fused)
     timings: dict[str, list[float]] = {name: [] for name in variants}
     for run in variants.values():  # warm-up
         for samples in sample_sets[:3]:

@@ -26,6 +26,7 @@ from sessionrec.data.batching import iterate_batches
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create_from_overrides
+from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.training import Trainer, make_optimizer
 
 
@@ -41,6 +42,7 @@ def cpu_name() -> str:
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
     torch.set_num_threads(args.threads)
+    retain_freed_buffers()  # as Trainer.fit does
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
