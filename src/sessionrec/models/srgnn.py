@@ -35,7 +35,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SRGNNConfig(NeuralConfig):
         check(1 <= self.steps <= 10, "steps must be in 1..10")
 
 
-class SRGNNModule(nn.Module):
+class SRGNNModule(CachedItemColumns):
     def __init__(self, n_items: int, config: SRGNNConfig) -> None:
         super().__init__()
         dim = config.embedding_dim
@@ -77,7 +77,8 @@ class SRGNNModule(nn.Module):
         return self.linear_transform(torch.cat([global_vector, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return score_items(self.session_vector(batch), self.embedding.weight, self.bf16)
+        weight = self.embedding.weight
+        return score_items(self.session_vector(batch), weight, self.bf16, self.item_columns(weight))
 
 
 @register("srgnn")

@@ -41,7 +41,7 @@ from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
-from sessionrec.nn.scoring import lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +69,7 @@ class SRIEMConfig(NeuralConfig):
         )
 
 
-class SRIEMModule(nn.Module):
+class SRIEMModule(CachedItemColumns):
     def __init__(self, n_items: int, config: SRIEMConfig) -> None:
         super().__init__()
         dim, self.bf16 = config.embedding_dim, config.bf16_scoring
@@ -94,7 +94,8 @@ class SRIEMModule(nn.Module):
         return self.fusion(torch.cat([long_term, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        return score_items(self.session_vector(batch), self.embedding.weight, self.bf16)
+        weight = self.embedding.weight
+        return score_items(self.session_vector(batch), weight, self.bf16, self.item_columns(weight))
 
 
 @register("sriem")

@@ -53,7 +53,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
 from sessionrec.nn.target_attention import TargetAttention
 
 
@@ -90,7 +90,7 @@ class TAGNNConfig(NeuralConfig):
         return readout or (self.target and self.target_softmax == "padded")
 
 
-class TAGNNModule(nn.Module):
+class TAGNNModule(CachedItemColumns):
     pad_length: torch.Tensor
 
     def __init__(self, n_items: int, config: TAGNNConfig, pad_length: int) -> None:
@@ -147,7 +147,8 @@ class TAGNNModule(nn.Module):
             parts = [*local, *pooled]
             session = F.linear(torch.cat(parts, dim=1), rest) if parts else last.new_zeros(last.shape)
             values = F.linear(hidden, weight[:, :dim]) if config.target else hidden
-        scores = score_items(session, self.embedding.weight, config.bf16_scoring)
+        weight = self.embedding.weight
+        scores = score_items(session, weight, config.bf16_scoring, self.item_columns(weight))
         if self.target is None:
             return scores
         counts = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 
@@ -54,6 +55,44 @@ class _ItemScores(torch.autograd.Function):
         return grad_session, grad_weight, None
 
 
+class CachedItemColumns(nn.Module):
+    """Base for modules that score items: keeps items 1..N as a contiguous [d, N] copy.
+
+    Scoring without gradients (ranking, serving) multiplies by this layout: ``s @ C``
+    takes about half the time of ``F.linear(s, E[1:])`` for one session here (1.1-1.2
+    against 2.3-2.7 ms over 43,097 items on one thread). The copy (17 MB on Diginetica)
+    is kept only in eval mode and dropped on ``train()``, ``load_state_dict`` and moves
+    between devices: the trainer's in-place optimiser (fused Adam) does not bump tensor
+    versions, so no cheaper signal says when the weights changed. Code that edits the
+    weights of a module in eval mode by other means must call ``drop_item_columns()``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._item_columns: torch.Tensor | None = None
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.drop_item_columns())
+
+    def drop_item_columns(self) -> None:
+        self._item_columns = None
+
+    def item_columns(self, embedding: torch.Tensor) -> torch.Tensor | None:
+        """The cached [d, N] layout in eval mode without gradients; None otherwise."""
+        if self.training or torch.is_grad_enabled():
+            return None
+        if self._item_columns is None:
+            with torch.no_grad():
+                self._item_columns = embedding[1:].t().contiguous()
+        return self._item_columns
+
+    def train(self, mode: bool = True) -> CachedItemColumns:
+        self.drop_item_columns()
+        return super().train(mode)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> CachedItemColumns:
+        self.drop_item_columns()
+        return super()._apply(fn, recurse)
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 natively (else torch emulates it, slowly)."""
     try:
@@ -62,13 +101,23 @@ def cpu_has_native_bf16() -> bool:
         return False
 
 
-def score_items(session: torch.Tensor, embedding: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-    """[B, d] x [N + 1, d] -> [B, N] scores of items 1..N, differentiable in both inputs."""
-    if not (session.requires_grad or embedding.requires_grad):
-        candidates = embedding[1:]
+def score_items(
+    session: torch.Tensor,
+    embedding: torch.Tensor,
+    bf16: bool = False,
+    columns: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """[B, d] x [N + 1, d] -> [B, N] scores of items 1..N, differentiable in both inputs.
+
+    ``columns``: items 1..N as [d, N] (``CachedItemColumns.item_columns``), used when no
+    gradient is recorded.
+    """
+    if not torch.is_grad_enabled() or not (session.requires_grad or embedding.requires_grad):
         if bf16:
-            return F.linear(session.bfloat16(), candidates.bfloat16()).float()
-        return F.linear(session, candidates)
+            return F.linear(session.bfloat16(), embedding[1:].bfloat16()).float()
+        if columns is not None:
+            return session @ columns
+        return F.linear(session, embedding[1:])
     return _ItemScores.apply(session, embedding, bf16)
 
 
