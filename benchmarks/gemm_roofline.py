@@ -47,6 +47,8 @@ def cases(batch: int, dim: int, items: int) -> dict[str, tuple[float, dict[str, 
     g = rng.standard_normal((batch, items), dtype=np.float32)
     ts, te, tg = torch.from_numpy(s), torch.from_numpy(e), torch.from_numpy(g)
     bs, be, bg = ts.bfloat16(), te.bfloat16(), tg.bfloat16()
+    c = np.ascontiguousarray(e.T)  # the [d, N] layout scoring uses without gradients
+    tc = torch.from_numpy(c)
     gflop = 2 * batch * dim * items / 1e9
     square = rng.standard_normal((2048, 2048), dtype=np.float32)
     tsq = torch.from_numpy(square)
@@ -57,6 +59,13 @@ def cases(batch: int, dim: int, items: int) -> dict[str, tuple[float, dict[str, 
                 "torch fp32": lambda: F.linear(ts, te),
                 "numpy fp32": lambda: s @ e.T,
                 "torch bf16": lambda: F.linear(bs, be),
+            },
+        ),
+        f"scores against [{dim},{items}] columns": (
+            gflop,
+            {
+                "torch fp32": lambda: ts @ tc,
+                "numpy fp32": lambda: s @ c,
             },
         ),
         f"scores as [{items},{dim}] x [{dim},{batch}]": (
