@@ -4,8 +4,8 @@
 
 Each variant changes one thing against ``ours`` (the trainer's path): the scoring
 product, the optimiser, the padding width, how the session graphs are built, the
-embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
-the loss (``F.cross_entropy`` against ``nn.losses``' in-place backward), the
+embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse),
+the loss (``F.cross_entropy`` against ``nn.losses``' in-place backward), or the
 allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
 buffers each step, against ``nn.memory.retain_freed_buffers``).
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
