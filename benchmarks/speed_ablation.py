@@ -4,9 +4,8 @@
 
 Each variant changes one thing against ``ours`` (the trainer's path): the scoring
 product, the optimiser, the padding width, how the session graphs are built, the
-embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse),
-the loss (``F.cross_entropy`` against ``nn.losses``' in-place backward), or the
-allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
+embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
+the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
 buffers each step, against ``nn.memory.retain_freed_buffers``).
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
 the report gives median ms per batch and the ratio to ``ours`` measured in the
@@ -32,7 +31,6 @@ import sessionrec.models.srgnn as srgnn_module
 from sessionrec.data import open_dataset
 from sessionrec.data.batching import Batch, BatchSpec, SessionGraph, make_batch
 from sessionrec.models.registry import create
-from sessionrec.nn.losses import softmax_cross_entropy
 from sessionrec.nn.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16, lookup_items, score_items
 
@@ -126,7 +124,7 @@ def main() -> None:
 
     fused, unfused = make_optimizer(True), make_optimizer(False)
 
-    def step(batch: Batch, scoring: str, optimizer: torch.optim.Optimizer, fused_loss: bool = True) -> None:
+    def step(batch: Batch, scoring: str, optimizer: torch.optim.Optimizer) -> None:
         session = module.session_vector(batch)
         weight = module.embedding.weight
         if scoring == "matmul":
@@ -135,7 +133,7 @@ def main() -> None:
             scores = F.linear(session, weight[1:])
         else:
             scores = score_items(session, weight, bf16=scoring == "bf16")
-        loss = (softmax_cross_entropy if fused_loss else F.cross_entropy)(scores, batch.targets - 1)
+        loss = F.cross_entropy(scores, batch.targets - 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -162,7 +160,6 @@ def main() -> None:
         "scores as s @ E[1:].T (official)": lambda s: step(build(s), "matmul", fused),
         "scores as F.linear, autograd backward": lambda s: step(build(s), "linear", fused),
         "unfused Adam (official)": lambda s: step(build(s), "fused", unfused),
-        "F.cross_entropy (official)": lambda s: step(build(s), "fused", fused, fused_loss=False),
         f"padding to the dataset maximum ({max_length}, official)": lambda s: step(
             pad_to(build(s), max_length), "fused", fused
         ),

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
+from torch.nn import functional as F
 
 from sessionrec.data.batching import iterate_batches, n_batches
 from sessionrec.data.sessions import Split
@@ -36,7 +37,6 @@ from sessionrec.errors import CheckpointError
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.io import atomic_write_bytes
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.nn.losses import softmax_cross_entropy
 from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16
 from sessionrec.runs import Run
@@ -171,7 +171,7 @@ class Trainer:
 
     def loss(self, module: Any, batch: Any, scores: torch.Tensor) -> torch.Tensor:
         """Softmax cross-entropy over items 1..N; a model may add terms via ``extra_loss``."""
-        loss = softmax_cross_entropy(scores, batch.targets - 1)
+        loss = F.cross_entropy(scores, batch.targets - 1)
         extra = getattr(module, "extra_loss", None)
         return loss + extra() if callable(extra) else loss
 

@@ -5,7 +5,9 @@ This is 6 x d x N FLOP per training sample (forward and two backward products), 
 its formulation decides the trainer's speed on a CPU:
 
 - the forward runs as ``F.linear(s, E[1:])``, which picks a faster GEMM than
-  ``s @ E[1:].T`` (12 vs 22 ms at B=100, d=100, N=43k on 2 threads);
+  ``s @ E[1:].T`` (12 vs 22 ms at B=100, d=100, N=43k on 2 threads, Intel); fewer
+  than ``COLUMNS_MAX_ROWS`` sessions without gradients (live serving) are scored
+  against a cached [d, N] layout, the fastest single-session product measured here;
 - the backward writes the embedding gradient straight into one [N + 1, d] buffer
   (row 0 zeroed) instead of autograd's zero-filled buffer plus a copy for the slice;
 - ``bf16=True`` runs the three products in bfloat16 with float32 accumulation and
@@ -22,6 +24,8 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+COLUMNS_MAX_ROWS = 32  # fewer sessions than this, without gradients, use the [d, N] layout
 
 
 class _ItemScores(torch.autograd.Function):
@@ -115,7 +119,7 @@ def score_items(
     if not torch.is_grad_enabled() or not (session.requires_grad or embedding.requires_grad):
         if bf16:
             return F.linear(session.bfloat16(), embedding[1:].bfloat16()).float()
-        if columns is not None:
+        if columns is not None and len(session) < COLUMNS_MAX_ROWS:  # a few live sessions
             return session @ columns
         return F.linear(session, embedding[1:])
     return _ItemScores.apply(session, embedding, bf16)
