@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from sessionrec.data.batching import BatchSpec, iterate_batches
+from sessionrec.data.batching import BatchSpec, make_batch
 from sessionrec.data.sessions import Split
 
 TieMode = Literal["optimistic", "conservative"]
@@ -98,17 +98,23 @@ def evaluate_scores(
     device: torch.device | str = "cpu",
     progress: Callable[[int], None] | None = None,
 ) -> Evaluation:
-    """Rank every test target with ``score(batch) -> [B, N]``; no gradients are kept."""
+    """Rank every test target with ``score(batch) -> [B, N]``; no gradients are kept.
+
+    Samples are batched in order of prefix length, so a batch pads to lengths close to
+    its own rather than to the longest prefix among a thousand random ones (the session
+    encoders then cost about a third as much on Diginetica); ranks are written back in
+    the split's order.
+    """
     ranks = np.empty(len(split), dtype=np.int64)
-    position = 0
+    order = np.argsort(split.prefix_lengths, kind="stable")
     with torch.inference_mode():
-        for batch in iterate_batches(split, batch_size, spec):
-            batch = batch.to(device)
+        for start in range(0, len(order), batch_size):
+            samples = order[start : start + batch_size]
+            batch = make_batch(split, samples, spec).to(device)
             scores = score(batch)
             assert batch.targets is not None
             batch_ranks = rank_of_targets(scores.float(), batch.targets, ties)
-            ranks[position : position + batch.size] = batch_ranks.cpu().numpy()
-            position += batch.size
+            ranks[samples] = batch_ranks.cpu().numpy()
             if progress is not None:
                 progress(batch.size)
     return Evaluation(ranks, split.prefix_lengths.astype(np.int64), ties)
