@@ -44,7 +44,7 @@ def test_cached_item_columns_follow_the_weights() -> None:
 
         def forward(self, session: torch.Tensor) -> torch.Tensor:
             weight = self.embedding.weight
-            return score_items(session, weight, columns=self.item_columns(weight))
+            return score_items(session, weight, columns=self.item_columns(weight, len(session)))
 
     torch.manual_seed(0)
     scorer, session = Scorer().eval(), torch.randn(3, 8)
@@ -54,7 +54,7 @@ def test_cached_item_columns_follow_the_weights() -> None:
     torch.testing.assert_close(first, session @ scorer.embedding.weight[1:].detach().t())
     # an optimiser step in train mode: the cache is dropped, the next scores see new weights
     scorer.train()
-    assert scorer._item_columns is None and scorer.item_columns(scorer.embedding.weight) is None
+    assert scorer._item_columns is None and scorer.item_columns(scorer.embedding.weight, 1) is None
     optimizer = torch.optim.Adam(scorer.parameters(), lr=0.5, fused=True)
     scorer(session).sum().backward()
     optimizer.step()  # fused Adam does not bump tensor versions

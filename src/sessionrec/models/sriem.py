@@ -95,7 +95,8 @@ class SRIEMModule(CachedItemColumns):
 
     def forward(self, batch: Batch) -> torch.Tensor:
         weight = self.embedding.weight
-        return score_items(self.session_vector(batch), weight, self.bf16, self.item_columns(weight))
+        columns = self.item_columns(weight, batch.size)
+        return score_items(self.session_vector(batch), weight, self.bf16, columns)
 
 
 @register("sriem")

@@ -148,7 +148,7 @@ class TAGNNModule(CachedItemColumns):
             session = F.linear(torch.cat(parts, dim=1), rest) if parts else last.new_zeros(last.shape)
             values = F.linear(hidden, weight[:, :dim]) if config.target else hidden
         weight = self.embedding.weight
-        scores = score_items(session, weight, config.bf16_scoring, self.item_columns(weight))
+        scores = score_items(session, weight, config.bf16_scoring, self.item_columns(weight, batch.size))
         if self.target is None:
             return scores
         counts = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)

@@ -79,9 +79,13 @@ class CachedItemColumns(nn.Module):
     def drop_item_columns(self) -> None:
         self._item_columns = None
 
-    def item_columns(self, embedding: torch.Tensor) -> torch.Tensor | None:
-        """The cached [d, N] layout in eval mode without gradients; None otherwise."""
-        if self.training or torch.is_grad_enabled():
+    def item_columns(self, embedding: torch.Tensor, rows: int) -> torch.Tensor | None:
+        """The cached [d, N] layout for ``rows`` sessions in eval mode without gradients.
+
+        None otherwise, and for ``COLUMNS_MAX_ROWS`` sessions or more (ranking batches,
+        where ``F.linear`` is as fast), so ranking never builds a copy it will not use.
+        """
+        if self.training or torch.is_grad_enabled() or rows >= COLUMNS_MAX_ROWS:
             return None
         if self._item_columns is None:
             with torch.no_grad():
@@ -119,7 +123,7 @@ def score_items(
     if not torch.is_grad_enabled() or not (session.requires_grad or embedding.requires_grad):
         if bf16:
             return F.linear(session.bfloat16(), embedding[1:].bfloat16()).float()
-        if columns is not None and len(session) < COLUMNS_MAX_ROWS:  # a few live sessions
+        if columns is not None:  # a few live sessions
             return session @ columns
         return F.linear(session, embedding[1:])
     return _ItemScores.apply(session, embedding, bf16)
