@@ -34,6 +34,18 @@ MODEL_DIR = "model"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
 
+# Keys that only decide when training stops: the weights of the epochs already trained do
+# not depend on them, and the selection state (best epoch, epochs since) holds under any
+# value, so a run may be resumed with new ones (to cap a selection that creeps on).
+STOPPING_KEYS = frozenset({"epochs", "patience"})
+
+
+def same_training(config: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether two resolved configs train the same weights, epoch for epoch."""
+    return {k: v for k, v in config.items() if k not in STOPPING_KEYS} == {
+        k: v for k, v in other.items() if k not in STOPPING_KEYS
+    }
+
 
 @dataclass(frozen=True)
 class Run:
@@ -113,9 +125,16 @@ def start_run(
         if overwrite:
             shutil.rmtree(run.directory)
         elif resume:
-            info = run.info()
-            if info.get("model") != model.name or info.get("config") != model.config.to_dict():
-                raise CheckpointError(f"{run.directory}: --resume needs the same model and config as the run")
+            info, config = run.info(), model.config.to_dict()
+            if info.get("model") != model.name or not same_training(info.get("config", {}), config):
+                raise CheckpointError(
+                    f"{run.directory}: --resume needs the same model and config as the run "
+                    f"(only {', '.join(sorted(STOPPING_KEYS))} may change)"
+                )
+            if info["config"] != config:  # record the new stopping rule and the one it replaced
+                changes = {k: [info["config"].get(k), config.get(k)] for k in STOPPING_KEYS}
+                resumed = [*info.get("resumed_with", []), {k: v for k, v in changes.items() if v[0] != v[1]}]
+                run.update_info(config=config, resumed_with=resumed)
             return run
         elif run.info_path.is_file() and run.finished:
             raise CheckpointError(

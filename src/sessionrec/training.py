@@ -12,7 +12,9 @@ from the epoch number, rather than carrying scheduler state, makes resume exact.
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
-improvement. When ``valid`` is the test split (``--select-on test``, the papers'
+improvement. A resumed run may change ``epochs`` and ``patience``
+(``runs.STOPPING_KEYS``): the best epoch and the count of epochs since it do not
+depend on them. When ``valid`` is the test split (``--select-on test``, the papers'
 habit), the history also records the best value of each metric over epochs, which
 is what those papers report; reports made so must say so.
 """
@@ -39,7 +41,7 @@ from sessionrec.io import atomic_write_bytes
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16
-from sessionrec.runs import Run
+from sessionrec.runs import Run, same_training
 
 
 @dataclass
@@ -219,7 +221,8 @@ class Trainer:
             payload = torch.load(path, map_location=self.model.device, weights_only=True)
         except Exception as exc:  # a truncated file raises one of several error types
             raise CheckpointError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
-        if payload.get("model") != self.model.name or payload.get("config") != self.config.to_dict():
+        same = same_training(payload.get("config") or {}, self.config.to_dict())
+        if payload.get("model") != self.model.name or not same:
             raise CheckpointError(f"{path}: checkpoint of another model or configuration")
         if payload.get("n_items") != self.model.n_items:
             raise CheckpointError(

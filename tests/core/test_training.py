@@ -126,6 +126,30 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
         start_run(tmp_path / "run", model, data.manifest)
 
 
+def test_resume_may_change_only_the_stopping_rule(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **{**FAST, "epochs": 2})
+    Trainer(model, TrainerOptions(run=start_run(tmp_path / "run", model, data.manifest))).fit(train, valid)
+    reference = Trainer(create("srgnn", **{**FAST, "epochs": 3})).fit(train, valid)
+
+    longer = create("srgnn", **{**FAST, "epochs": 3, "patience": 5})
+    run = start_run(tmp_path / "run", longer, data.manifest, resume=True)
+    state = Trainer(longer, TrainerOptions(run=run, resume=True)).fit(train, valid)
+    assert [r["valid_MRR@20"] for r in state.history] == pytest.approx(
+        [r["valid_MRR@20"] for r in reference.history]
+    )  # the third epoch continues the first two exactly
+    info = run.info()
+    assert info["config"]["epochs"] == 3
+    assert info["resumed_with"] == [{"epochs": [2, 3], "patience": [10, 5]}]
+
+    other_lr = create("srgnn", **{**FAST, "epochs": 4, "lr": 0.02})
+    with pytest.raises(CheckpointError, match="only epochs, patience may change"):
+        start_run(tmp_path / "run", other_lr, data.manifest, resume=True)
+    with pytest.raises(CheckpointError, match="another model or configuration"):
+        Trainer(other_lr, TrainerOptions(run=run, resume=True)).fit(train, valid)
+
+
 def test_saved_weights_are_checked(tmp_path: Path) -> None:
     data = synthetic_dataset()
     model = create("srgnn", **{**FAST, "epochs": 1}).fit(data.train)
