@@ -42,9 +42,11 @@ STOPPING_KEYS = frozenset({"epochs", "patience"})
 
 def same_training(config: dict[str, Any], other: dict[str, Any]) -> bool:
     """Whether two resolved configs train the same weights, epoch for epoch."""
-    return {k: v for k, v in config.items() if k not in STOPPING_KEYS} == {
-        k: v for k, v in other.items() if k not in STOPPING_KEYS
-    }
+    return _training_part(config) == _training_part(other)
+
+
+def _training_part(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in STOPPING_KEYS}
 
 
 @dataclass(frozen=True)
@@ -132,8 +134,11 @@ def start_run(
                     f"(only {', '.join(sorted(STOPPING_KEYS))} may change)"
                 )
             if info["config"] != config:  # record the new stopping rule and the one it replaced
-                changes = {k: [info["config"].get(k), config.get(k)] for k in STOPPING_KEYS}
-                resumed = [*info.get("resumed_with", []), {k: v for k, v in changes.items() if v[0] != v[1]}]
+                before = info["config"]
+                changes = {
+                    k: [before.get(k), config.get(k)] for k in STOPPING_KEYS if before.get(k) != config.get(k)
+                }
+                resumed = [*info.get("resumed_with", []), changes]
                 run.update_info(config=config, resumed_with=resumed)
             return run
         elif run.info_path.is_file() and run.finished:

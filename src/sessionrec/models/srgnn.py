@@ -35,7 +35,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,9 +77,7 @@ class SRGNNModule(CachedItemColumns):
         return self.linear_transform(torch.cat([global_vector, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        weight = self.embedding.weight
-        columns = self.item_columns(weight, batch.size)
-        return score_items(self.session_vector(batch), weight, self.bf16, columns)
+        return self.score_against_items(self.session_vector(batch), self.embedding.weight, self.bf16)
 
 
 @register("srgnn")

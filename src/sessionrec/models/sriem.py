@@ -41,7 +41,7 @@ from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
-from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,9 +94,7 @@ class SRIEMModule(CachedItemColumns):
         return self.fusion(torch.cat([long_term, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        weight = self.embedding.weight
-        columns = self.item_columns(weight, batch.size)
-        return score_items(self.session_vector(batch), weight, self.bf16, columns)
+        return self.score_against_items(self.session_vector(batch), self.embedding.weight, self.bf16)
 
 
 @register("sriem")

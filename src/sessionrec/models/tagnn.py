@@ -53,7 +53,7 @@ from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_in
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from sessionrec.nn.scoring import CachedItemColumns, lookup_items, score_items
+from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 from sessionrec.nn.target_attention import TargetAttention
 
 
@@ -148,7 +148,7 @@ class TAGNNModule(CachedItemColumns):
             session = F.linear(torch.cat(parts, dim=1), rest) if parts else last.new_zeros(last.shape)
             values = F.linear(hidden, weight[:, :dim]) if config.target else hidden
         weight = self.embedding.weight
-        scores = score_items(session, weight, config.bf16_scoring, self.item_columns(weight, batch.size))
+        scores = self.score_against_items(session, weight, config.bf16_scoring)
         if self.target is None:
             return scores
         counts = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)

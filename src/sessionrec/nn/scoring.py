@@ -92,6 +92,10 @@ class CachedItemColumns(nn.Module):
                 self._item_columns = embedding[1:].t().contiguous()
         return self._item_columns
 
+    def score_against_items(self, session: torch.Tensor, embedding: torch.Tensor, bf16: bool) -> torch.Tensor:
+        """``score_items`` with this module's cached layout wherever it applies."""
+        return score_items(session, embedding, bf16, self.item_columns(embedding, len(session)))
+
     def train(self, mode: bool = True) -> CachedItemColumns:
         self.drop_item_columns()
         return super().train(mode)
