@@ -29,6 +29,7 @@ from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create_from_overrides
+from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.runs import Run
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import train_and_evaluate
@@ -79,6 +80,7 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu-scoring", choices=CPU_SCORING_BACKENDS, default="torch")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--select-on", choices=("valid", "test", "none"), default="valid")
     parser.add_argument(
@@ -104,7 +106,7 @@ def main() -> None:
         select_on=args.select_on,
         resume=args.resume,
         overwrite=not args.resume,
-        options=TrainerOptions(threads=args.threads, progress=args.progress),
+        options=TrainerOptions(threads=args.threads, cpu_scoring=args.cpu_scoring, progress=args.progress),
         data_path=str(args.data),
         refit=args.refit,
     )

@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --threads 2
     python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --set bf16_scoring=true
+    python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --cpu-scoring openblas
 
 Training: the trainer's own step (forward, cross-entropy, backward, fused Adam) on
 shuffled batches built by the real pipeline, ``--batches`` batches per repetition after
@@ -27,6 +28,7 @@ from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create_from_overrides
 from sessionrec.nn.memory import retain_freed_buffers
+from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
 from sessionrec.training import Trainer, make_optimizer
 
 
@@ -42,6 +44,7 @@ def cpu_name() -> str:
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
     torch.set_num_threads(args.threads)
+    set_cpu_scoring(args.cpu_scoring, args.threads)
     retain_freed_buffers()  # as Trainer.fit does
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
@@ -76,6 +79,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "test_samples": len(data.test),
         "items": data.n_items,
         "threads": args.threads,
+        "cpu_scoring": args.cpu_scoring,
         "batches_per_rep": args.batches,
         "train_samples_per_s": [round(r, 1) for r in rates],
         "train_samples_per_s_median": round(statistics.median(rates), 1),
@@ -98,6 +102,7 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--cpu-scoring", choices=CPU_SCORING_BACKENDS, default="torch")
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
@@ -106,7 +111,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     result = measure(args)
-    suffix = "-".join(s.replace("=", "_") for s in args.set)
+    tags = [s.replace("=", "_") for s in args.set]
+    tags += [] if args.cpu_scoring == "torch" else [args.cpu_scoring]
+    suffix = "-".join(tags)
     name = f"throughput-{args.model}-{args.data.name}{'-' + suffix if suffix else ''}.json"
     out = args.out or Path(__file__).parent / "results" / name
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -41,6 +41,7 @@ from sessionrec.io import atomic_write_bytes
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16
+from sessionrec.nn.split_blas import cpu_scoring, set_cpu_scoring
 from sessionrec.runs import Run, same_training
 
 
@@ -49,6 +50,7 @@ class TrainerOptions:
     run: Run | None = None  # where metrics.jsonl and checkpoint.pt go
     device: str | None = None  # default: cuda when available, else cpu
     threads: int | None = None
+    cpu_scoring: Literal["torch", "openblas"] = "torch"  # see nn.scoring.set_cpu_scoring
     progress: bool = False
     resume: bool = False
     select_on: Literal["valid", "test"] = "valid"
@@ -90,6 +92,7 @@ class Trainer:
             torch.set_num_threads(opts.threads)
         retain_freed_buffers()
         device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        set_cpu_scoring(opts.cpu_scoring, opts.threads or torch.get_num_threads())
         if config.bf16_scoring and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 "bf16_scoring on a CPU without native bfloat16 products (AVX512-BF16/AMX): torch "
@@ -160,6 +163,7 @@ class Trainer:
             "loss": mean_loss,
             "train_samples_per_s": seen / max(elapsed, 1e-9),
             "train_seconds": elapsed,
+            "cpu_scoring": cpu_scoring() if device.type == "cpu" else None,
         }
 
     def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:

@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sessionrec.nn.split_blas import split_for
+
 COLUMNS_MAX_ROWS = 32  # fewer sessions than this, without gradients, use the [d, N] layout
 
 
@@ -37,11 +39,20 @@ class _ItemScores(torch.autograd.Function):
             ctx.save_for_backward(session_b, weight_b)
             return F.linear(session_b, weight_b[1:]).float()
         ctx.save_for_backward(session, weight)
-        return F.linear(session, weight[1:])
+        split = split_for(session, weight)
+        return split.product(session, weight[1:]) if split else F.linear(session, weight[1:])
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         session, weight = ctx.saved_tensors
+        split = None if ctx.bf16 else split_for(grad, session, weight)
+        if split is not None and ctx.needs_input_grad[1]:
+            grad_weight = torch.empty_like(weight)
+            grad_weight[0].zero_()
+            grad_session = split.gradients(
+                grad, session, weight[1:], grad_weight[1:], ctx.needs_input_grad[0]
+            )
+            return grad_session, grad_weight, None
         if ctx.bf16:
             grad = grad.bfloat16()
         grad_session = grad_weight = None
@@ -129,7 +140,8 @@ def score_items(
             return F.linear(session.bfloat16(), embedding[1:].bfloat16()).float()
         if columns is not None:  # a few live sessions
             return session @ columns
-        return F.linear(session, embedding[1:])
+        split = split_for(session, embedding)
+        return split.product(session, embedding[1:]) if split else F.linear(session, embedding[1:])
     return _ItemScores.apply(session, embedding, bf16)
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sessionrec.nn.split_blas import SplitBlas, split_for
 from sessionrec.nn.workspace import Workspace, buffer
 
 BLOCK = 1 << 16  # most items per block (see the module docstring)
@@ -142,6 +143,14 @@ def _gradient(
         d_logits.mul_(g)
 
 
+def _product(split: SplitBlas | None, rows: torch.Tensor, items: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = rows @ items^T``, through split OpenBLAS when it is the CPU scoring backend."""
+    if split is not None:
+        split.product(rows, items, out)
+    else:
+        torch.mm(rows, items.T, out=out)
+
+
 def _blocks(n_items: int, block: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + block, n_items)) for lo in range(0, n_items, block)]
 
@@ -160,10 +169,11 @@ class _TargetScores(torch.autograd.Function):
         out[: plan.empty].zero_()  # those of sessions without nodes
         # kept: block [lo, hi) lives at rows*lo .. rows*hi of one buffer; else one block reused
         store = buffer(workspace, "work", n_rows, n_items if plan.keep else plan.block, items)
+        split = split_for(embedding, pairs)
         for lo, hi in _blocks(n_items, plan.block):
             start = n_rows * lo if plan.keep else 0
             work = store.view(-1)[start : start + n_rows * (hi - lo)].view(n_rows, hi - lo)
-            torch.mm(pairs, items[lo:hi].T, out=work)
+            _product(split, pairs, items[lo:hi], work)
             _attend(work, plan, out[:, lo:hi])
         ctx.plan, ctx.workspace = plan, workspace
         ctx.save_for_backward(embedding, pairs, out, *((store,) if plan.keep else ()))
@@ -180,6 +190,7 @@ class _TargetScores(torch.autograd.Function):
         d_pairs = torch.zeros_like(pairs) if ctx.needs_input_grad[1] else None
         d_work_store = buffer(workspace, "grad", n_rows, plan.block, items)
         redo = None if kept else buffer(workspace, "work", n_rows, plan.block, items)
+        split = split_for(embedding, pairs, grad)
         for lo, hi in _blocks(items.shape[0], plan.block):
             chunk = items[lo:hi]
             if kept:
@@ -187,10 +198,17 @@ class _TargetScores(torch.autograd.Function):
             else:  # recompute the block's weights rather than keep [2P, N] alive
                 assert redo is not None
                 work = redo.view(-1)[: n_rows * (hi - lo)].view(n_rows, hi - lo)
-                torch.mm(pairs, chunk.T, out=work)
+                _product(split, pairs, chunk, work)
                 _attend(work, plan, torch.empty_like(target[:, lo:hi]))
             d_work = d_work_store.view(-1)[: n_rows * (hi - lo)].view(n_rows, hi - lo)
             _gradient(work, plan, grad[:, lo:hi], target[:, lo:hi], d_work)
+            if split is not None and d_embedding is not None:
+                d_chunk = split.gradients(
+                    d_work, pairs, chunk, d_embedding[1 + lo : 1 + hi], d_pairs is not None
+                )
+                if d_pairs is not None:
+                    d_pairs += d_chunk
+                continue
             if d_embedding is not None:
                 torch.mm(d_work.T, pairs, out=d_embedding[1 + lo : 1 + hi])
             if d_pairs is not None:
