@@ -14,7 +14,10 @@ its formulation decides the trainer's speed on a CPU:
   returns float32 scores, so the softmax and the loss stay in float32. It only pays
   on hardware with native bfloat16 products (AVX512-BF16 or AMX CPUs, GPUs): on an
   AVX2-only CPU (AMD Zen 3 here) torch emulates them at 4-6 GFLOP/s, ten times slower
-  than float32 (``benchmarks/gemm_roofline.py``), and the trainer warns.
+  than float32 (``benchmarks/gemm_roofline.py``), and the trainer warns;
+- on a CPU the three float32 products can run through NumPy's OpenBLAS instead, the
+  items split across threads (``nn.split_blas.set_cpu_scoring("openblas")``, the
+  trainer's ``--cpu-scoring openblas``): same results up to float32 rounding.
 """
 
 from __future__ import annotations
