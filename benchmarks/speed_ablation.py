@@ -4,9 +4,7 @@
 
 Each variant changes one thing against ``ours`` (the trainer's path): the scoring
 product, the optimiser, the padding width, how the session graphs are built, the
-embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), the
-table's gradient summed by autograd instead of written into one shared buffer
-(``nn.item_gradient``), or
+embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
 the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
 buffers each step, against ``nn.memory.retain_freed_buffers``).
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
@@ -33,7 +31,6 @@ import sessionrec.models.srgnn as srgnn_module
 from sessionrec.data import open_dataset
 from sessionrec.data.batching import Batch, BatchSpec, SessionGraph, make_batch
 from sessionrec.models.registry import create
-from sessionrec.nn.item_gradient import ItemGradient
 from sessionrec.nn.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16, lookup_items, score_items
 
@@ -46,9 +43,7 @@ def glibc_thresholds(mmap: int, trim: int) -> None:
     libc.mallopt(_M_TRIM_THRESHOLD, trim)
 
 
-def dense_lookup(
-    weight: torch.Tensor, indices: torch.Tensor, grads: ItemGradient | None = None
-) -> torch.Tensor:
+def dense_lookup(weight: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return F.embedding(indices, weight)
 
 
@@ -130,15 +125,14 @@ def main() -> None:
     fused, unfused = make_optimizer(True), make_optimizer(False)
 
     def step(batch: Batch, scoring: str, optimizer: torch.optim.Optimizer) -> None:
-        grads = None if scoring == "unshared" else ItemGradient()
-        session = module.session_vector(batch, grads)
+        session = module.session_vector(batch)
         weight = module.embedding.weight
         if scoring == "matmul":
             scores = session @ weight[1:].t()
         elif scoring == "linear":
             scores = F.linear(session, weight[1:])
         else:
-            scores = score_items(session, weight, bf16=scoring == "bf16", grads=grads)
+            scores = score_items(session, weight, bf16=scoring == "bf16")
         loss = F.cross_entropy(scores, batch.targets - 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -175,7 +169,6 @@ def main() -> None:
         "dense gradient for the embedding lookup (nn.Embedding)": lambda s: with_lookup(
             dense_lookup, lambda: step(build(s), "fused", fused)
         ),
-        "autograd sums the table's gradients (no shared buffer)": lambda s: step(build(s), "unshared", fused),
         "glibc default allocator thresholds": lambda s: with_default_allocator(
             lambda: step(build(s), "fused", fused)
         ),

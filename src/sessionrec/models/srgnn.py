@@ -34,7 +34,6 @@ from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
-from sessionrec.nn.item_gradient import ItemGradient
 from sessionrec.nn.readout import SoftAttentionReadout
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 
@@ -61,30 +60,24 @@ class SRGNNModule(CachedItemColumns):
         self.linear_transform = nn.Linear(2 * dim, dim)
         uniform_init_(self, dim)
 
-    def session_states(
-        self, batch: Batch, grads: ItemGradient | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def session_states(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position item states [B, L, d] after the GNN, and the last one [B, d]."""
         graph = batch.graph
         assert graph is not None, "SR-GNN needs batches built with BatchSpec(graph=True)"
-        hidden = self.gnn(
-            lookup_items(self.embedding.weight, graph.nodes, grads), graph.adj_in, graph.adj_out
-        )
+        hidden = self.gnn(lookup_items(self.embedding.weight, graph.nodes), graph.adj_in, graph.adj_out)
         states = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))
         last = states[torch.arange(batch.size, device=states.device), batch.lengths - 1]
         return states, last
 
-    def session_vector(self, batch: Batch, grads: ItemGradient | None = None) -> torch.Tensor:
-        states, last = self.session_states(batch, grads)
+    def session_vector(self, batch: Batch) -> torch.Tensor:
+        states, last = self.session_states(batch)
         global_vector = self.readout(states, batch.mask, last)
         if not self.hybrid:
             return global_vector
         return self.linear_transform(torch.cat([global_vector, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        grads = ItemGradient()  # the table's gradient: scoring and lookups write one buffer
-        session = self.session_vector(batch, grads)
-        return self.score_against_items(session, self.embedding.weight, self.bf16, grads)
+        return self.score_against_items(self.session_vector(batch), self.embedding.weight, self.bf16)
 
 
 @register("srgnn")

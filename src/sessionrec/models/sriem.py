@@ -41,7 +41,6 @@ from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
-from sessionrec.nn.item_gradient import ItemGradient
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 
 
@@ -87,17 +86,15 @@ class SRIEMModule(CachedItemColumns):
         self.fusion = nn.Linear(2 * dim, dim, bias=config.fusion_bias)
         uniform_init_(self, dim)
 
-    def session_vector(self, batch: Batch, grads: ItemGradient | None = None) -> torch.Tensor:
+    def session_vector(self, batch: Batch) -> torch.Tensor:
         """z_h = W0 [z_l; z_s] (Eq. 7)."""
-        embeddings = lookup_items(self.embedding.weight, batch.items, grads)
+        embeddings = lookup_items(self.embedding.weight, batch.items)
         last = embeddings[torch.arange(batch.size, device=embeddings.device), batch.lengths - 1]
         long_term = self.extractor(embeddings, batch.mask, last)
         return self.fusion(torch.cat([long_term, last], dim=1))
 
     def forward(self, batch: Batch) -> torch.Tensor:
-        grads = ItemGradient()  # the table's gradient: scoring and lookups write one buffer
-        session = self.session_vector(batch, grads)
-        return self.score_against_items(session, self.embedding.weight, self.bf16, grads)
+        return self.score_against_items(self.session_vector(batch), self.embedding.weight, self.bf16)
 
 
 @register("sriem")

@@ -52,7 +52,6 @@ from sessionrec.data.sessions import Split
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
-from sessionrec.nn.item_gradient import ItemGradient
 from sessionrec.nn.readout import SoftAttentionReadout
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 from sessionrec.nn.target_attention import TargetAttention
@@ -113,20 +112,16 @@ class TAGNNModule(CachedItemColumns):
         self.register_buffer("pad_length", torch.tensor(pad_length, dtype=torch.int64))
         uniform_init_(self, dim)
 
-    def _pad_state(self, grads: ItemGradient) -> torch.Tensor:
+    def _pad_state(self) -> torch.Tensor:
         """State of the official code's padding node: row 0 through the GGNN, no edges."""
-        weight = self.embedding.weight
-        no_edges = weight.new_zeros(1, 1, 1)
-        row0 = lookup_items(weight, torch.zeros(1, 1, dtype=torch.long, device=weight.device), grads)
-        return self.gnn(row0, no_edges, no_edges).view(weight.shape[1])
+        dim = self.embedding.weight.shape[1]
+        no_edges = self.embedding.weight.new_zeros(1, 1, 1)
+        return self.gnn(self.embedding.weight[:1].view(1, 1, dim), no_edges, no_edges).view(dim)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         config, graph = self.config, batch.graph
         assert graph is not None, "TAGNN needs batches built with BatchSpec(graph=True)"
-        grads = ItemGradient()  # the table's gradient: every op reading it writes one buffer
-        hidden = self.gnn(
-            lookup_items(self.embedding.weight, graph.nodes, grads), graph.adj_in, graph.adj_out
-        )
+        hidden = self.gnn(lookup_items(self.embedding.weight, graph.nodes), graph.adj_in, graph.adj_out)
         states = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))
         last = states[torch.arange(batch.size, device=states.device), batch.lengths - 1]
         mask = batch.mask
@@ -134,9 +129,7 @@ class TAGNNModule(CachedItemColumns):
         local = [last] if config.local else []
         pooled = []
         if self.readout is not None:
-            padding = (
-                (pad_count, self._pad_state(grads)) if config.readout_softmax == "padded" else (None, None)
-            )
+            padding = (pad_count, self._pad_state()) if config.readout_softmax == "padded" else (None, None)
             pooled = [self.readout(states, mask, last, *padding)]
         elif config.global_pool == "avg":
             pooled = [(states * mask.unsqueeze(2)).sum(1) / batch.lengths.unsqueeze(1).to(hidden.dtype)]
@@ -155,13 +148,13 @@ class TAGNNModule(CachedItemColumns):
             session = F.linear(torch.cat(parts, dim=1), rest) if parts else last.new_zeros(last.shape)
             values = F.linear(hidden, weight[:, :dim]) if config.target else hidden
         weight = self.embedding.weight
-        scores = self.score_against_items(session, weight, config.bf16_scoring, grads)
+        scores = self.score_against_items(session, weight, config.bf16_scoring)
         if self.target is None:
             return scores
         counts = torch.zeros(hidden.shape[:2], dtype=hidden.dtype, device=hidden.device)
         counts.scatter_add_(1, graph.alias, mask.to(hidden.dtype))  # positions per node
         phantoms = pad_count if config.target_softmax == "padded" else torch.zeros_like(pad_count)
-        return scores + self.target(weight, hidden, counts, phantoms, values, grads)
+        return scores + self.target(self.embedding.weight, hidden, counts, phantoms, values)
 
 
 @register("tagnn")

@@ -28,7 +28,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sessionrec.nn.item_gradient import ItemGradient, joins
 from sessionrec.nn.split_blas import split_for
 
 COLUMNS_MAX_ROWS = 32  # fewer sessions than this, without gradients, use the [d, N] layout
@@ -36,10 +35,8 @@ COLUMNS_MAX_ROWS = 32  # fewer sessions than this, without gradients, use the [d
 
 class _ItemScores(torch.autograd.Function):
     @staticmethod
-    def forward(
-        ctx: Any, session: torch.Tensor, weight: torch.Tensor, bf16: bool, grads: ItemGradient | None
-    ) -> torch.Tensor:
-        ctx.bf16, ctx.grads = bf16, grads
+    def forward(ctx: Any, session: torch.Tensor, weight: torch.Tensor, bf16: bool) -> torch.Tensor:
+        ctx.bf16 = bf16
         if bf16:
             session_b, weight_b = session.bfloat16(), weight.bfloat16()
             ctx.save_for_backward(session_b, weight_b)
@@ -49,14 +46,7 @@ class _ItemScores(torch.autograd.Function):
         return split.product(session, weight[1:]) if split else F.linear(session, weight[1:])
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
-        grad_session, grad_weight = _ItemScores._gradients(ctx, grad)
-        if ctx.grads is not None and grad_weight is not None:
-            grad_weight = ctx.grads.add_dense(grad_weight)
-        return grad_session, grad_weight, None, None
-
-    @staticmethod
-    def _gradients(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
         session, weight = ctx.saved_tensors
         split = None if ctx.bf16 else split_for(grad, session, weight)
         if split is not None and ctx.needs_input_grad[1]:
@@ -65,7 +55,7 @@ class _ItemScores(torch.autograd.Function):
             grad_session = split.gradients(
                 grad, session, weight[1:], grad_weight[1:], ctx.needs_input_grad[0]
             )
-            return grad_session, grad_weight
+            return grad_session, grad_weight, None
         if ctx.bf16:
             grad = grad.bfloat16()
         grad_session = grad_weight = None
@@ -80,7 +70,7 @@ class _ItemScores(torch.autograd.Function):
                 grad_weight[1:] = torch.mm(grad.t(), session)
             else:
                 torch.mm(grad.t(), session, out=grad_weight[1:])
-        return grad_session, grad_weight
+        return grad_session, grad_weight, None
 
 
 class CachedItemColumns(nn.Module):
@@ -116,11 +106,9 @@ class CachedItemColumns(nn.Module):
                 self._item_columns = embedding[1:].t().contiguous()
         return self._item_columns
 
-    def score_against_items(
-        self, session: torch.Tensor, embedding: torch.Tensor, bf16: bool, grads: ItemGradient | None = None
-    ) -> torch.Tensor:
+    def score_against_items(self, session: torch.Tensor, embedding: torch.Tensor, bf16: bool) -> torch.Tensor:
         """``score_items`` with this module's cached layout wherever it applies."""
-        return score_items(session, embedding, bf16, self.item_columns(embedding, len(session)), grads)
+        return score_items(session, embedding, bf16, self.item_columns(embedding, len(session)))
 
     def train(self, mode: bool = True) -> CachedItemColumns:
         self.drop_item_columns()
@@ -144,13 +132,11 @@ def score_items(
     embedding: torch.Tensor,
     bf16: bool = False,
     columns: torch.Tensor | None = None,
-    grads: ItemGradient | None = None,
 ) -> torch.Tensor:
     """[B, d] x [N + 1, d] -> [B, N] scores of items 1..N, differentiable in both inputs.
 
     ``columns``: items 1..N as [d, N] (``CachedItemColumns.item_columns``), used when no
-    gradient is recorded. ``grads``: the forward pass's shared table gradient
-    (``nn.item_gradient``).
+    gradient is recorded.
     """
     if not torch.is_grad_enabled() or not (session.requires_grad or embedding.requires_grad):
         if bf16:
@@ -159,38 +145,17 @@ def score_items(
             return session @ columns
         split = split_for(session, embedding)
         return split.product(session, embedding[1:]) if split else F.linear(session, embedding[1:])
-    return _ItemScores.apply(session, embedding, bf16, joins(grads, embedding))
+    return _ItemScores.apply(session, embedding, bf16)
 
 
-class _Lookup(torch.autograd.Function):
-    @staticmethod
-    def forward(
-        ctx: Any, embedding: torch.Tensor, indices: torch.Tensor, grads: ItemGradient
-    ) -> torch.Tensor:
-        ctx.save_for_backward(indices)
-        ctx.grads, ctx.shape = grads, embedding.shape
-        return F.embedding(indices, embedding)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        (indices,) = ctx.saved_tensors
-        return ctx.grads.add_rows(indices, grad, ctx.shape), None, None
-
-
-def lookup_items(
-    embedding: torch.Tensor, indices: torch.Tensor, grads: ItemGradient | None = None
-) -> torch.Tensor:
-    """Rows of an item table that ``score_items`` also scores.
+def lookup_items(embedding: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Rows of an item table that ``score_items`` also scores, with a sparse gradient.
 
     The dense gradient of a lookup is a zero-filled copy of the whole [N + 1, d] table
     plus a scatter, then added to the scoring gradient: three passes over 17 MB per step
-    on Diginetica, about 15% of SR-GNN's step on a CPU. With the forward pass's
-    ``grads`` (``nn.item_gradient``), the rows are added in place into the table's one
-    gradient buffer. Without, the gradient is sparse; autograd then adds it to the
-    scoring gradient out of place (one copy of the table). Only for tables that
-    ``score_items`` also uses: a table with only sparse gradients would not suit fused Adam.
+    on Diginetica, about 15% of SR-GNN's step on a CPU. A sparse gradient is added in
+    place into the dense one that ``score_items`` leaves (autograd runs the scoring
+    backward first, as it was recorded last). Only for tables that ``score_items``
+    also uses: a table with only sparse gradients would not suit fused Adam.
     """
-    shared = joins(grads, embedding)
-    if shared is None:
-        return F.embedding(indices, embedding, sparse=True)
-    return _Lookup.apply(embedding, indices, shared)
+    return F.embedding(indices, embedding, sparse=True)

@@ -33,7 +33,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from sessionrec.nn.item_gradient import ItemGradient, joins
 from sessionrec.nn.split_blas import SplitBlas, split_for
 from sessionrec.nn.workspace import Workspace, buffer
 
@@ -162,12 +161,7 @@ class _TargetScores(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any,
-        embedding: torch.Tensor,
-        pairs: torch.Tensor,
-        plan: _Plan,
-        workspace: Workspace | None,
-        grads: ItemGradient | None,
+        ctx: Any, embedding: torch.Tensor, pairs: torch.Tensor, plan: _Plan, workspace: Workspace | None
     ) -> torch.Tensor:
         items = embedding[1:]
         n_items, n_rows = items.shape[0], pairs.shape[0]
@@ -181,14 +175,12 @@ class _TargetScores(torch.autograd.Function):
             work = store.view(-1)[start : start + n_rows * (hi - lo)].view(n_rows, hi - lo)
             _product(split, pairs, items[lo:hi], work)
             _attend(work, plan, out[:, lo:hi])
-        ctx.plan, ctx.workspace, ctx.grads = plan, workspace, grads
+        ctx.plan, ctx.workspace = plan, workspace
         ctx.save_for_backward(embedding, pairs, out, *((store,) if plan.keep else ()))
         return out
 
     @staticmethod
-    def backward(
-        ctx: Any, grad: torch.Tensor
-    ) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None, None, None]:
         embedding, pairs, target, *kept = ctx.saved_tensors
         plan, workspace, items = ctx.plan, ctx.workspace, embedding[1:]
         n_rows, grad = pairs.shape[0], grad.contiguous()
@@ -221,9 +213,7 @@ class _TargetScores(torch.autograd.Function):
                 torch.mm(d_work.T, pairs, out=d_embedding[1 + lo : 1 + hi])
             if d_pairs is not None:
                 d_pairs.addmm_(d_work, chunk)
-        if ctx.grads is not None and d_embedding is not None:
-            d_embedding = ctx.grads.add_dense(d_embedding)
-        return d_embedding, d_pairs, None, None, None
+        return d_embedding, d_pairs, None, None
 
 
 def target_attention_scores(
@@ -234,14 +224,11 @@ def target_attention_scores(
     pad_count: torch.Tensor,
     memory_mb: float = 512.0,
     workspace: Workspace | None = None,
-    grads: ItemGradient | None = None,
 ) -> torch.Tensor:
-    """Target term ``T [B, N]`` of items 1..N (``embedding`` [N + 1, d], row 0 = padding).
-
-    ``grads``: the forward pass's shared table gradient (``nn.item_gradient``)."""
+    """Target term ``T [B, N]`` of items 1..N (``embedding`` [N + 1, d], row 0 = padding)."""
     order, real, plan = _plan(counts.to(embedding.dtype), pad_count, embedding.shape[0] - 1, memory_mb)
     pairs = torch.cat([keys[order][real], values[order][real]])
-    sorted_scores = _TargetScores.apply(embedding, pairs, plan, workspace, joins(grads, embedding))
+    sorted_scores = _TargetScores.apply(embedding, pairs, plan, workspace)
     return sorted_scores[torch.argsort(order)]
 
 
@@ -268,11 +255,8 @@ class TargetAttention(nn.Module):
         counts: torch.Tensor,
         pad_count: torch.Tensor,
         values: torch.Tensor | None = None,
-        grads: ItemGradient | None = None,
     ) -> torch.Tensor:
         keys = self.linear_t(states)
         values = states if values is None else values
         workspace = self._workspace if torch.is_grad_enabled() and keys.requires_grad else None
-        return target_attention_scores(
-            embedding, keys, values, counts, pad_count, self.memory_mb, workspace, grads
-        )
+        return target_attention_scores(embedding, keys, values, counts, pad_count, self.memory_mb, workspace)
