@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -118,3 +120,18 @@ def test_target_attention_products_equal_torch(
         results[backend] = [scores.detach(), *(leaf.grad for leaf in leaves)]
     for ours, theirs in zip(results["openblas"], results["torch"], strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_scores_with_its_own_threads() -> None:
+    set_cpu_scoring("openblas", 2)
+    session, weight = torch.randn(3, 4), torch.randn(10, 4)
+    for _ in range(5):  # the parent's pool threads exist, idle, when it forks
+        score_items(session, weight)
+    pid = os.fork()
+    if pid == 0:  # child: a pool inherited without its threads would wait forever
+        signal.alarm(20)
+        ok = torch.allclose(score_items(session, weight), session @ weight[1:].T, atol=1e-5)
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -22,6 +22,7 @@ The choice is process-wide, like ``torch.set_num_threads``: ``set_cpu_scoring``.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -117,6 +118,16 @@ def set_cpu_scoring(backend: str, threads: int = 1) -> None:
     if backend not in CPU_SCORING_BACKENDS:
         raise ConfigError(f"unknown CPU scoring backend {backend!r}; choose one of {CPU_SCORING_BACKENDS}")
     _active = SplitBlas(threads) if backend == "openblas" else None
+
+
+def _fresh_pool_after_fork() -> None:
+    """A forked child has none of its parent's threads: give it its own pool."""
+    global _active
+    if _active is not None:
+        _active = SplitBlas(_active.threads)
+
+
+os.register_at_fork(after_in_child=_fresh_pool_after_fork)
 
 
 def cpu_scoring() -> str:
