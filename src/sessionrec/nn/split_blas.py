@@ -3,7 +3,8 @@
 Why: at the scoring shapes (B = 100-1,000 sessions, d = 100-200, N = 43k items) torch's
 CPU GEMM on two threads ran this AVX2 machine at 34-65 GFLOP/s, while OpenBLAS called
 single-threaded from each of two Python threads, each on its own half of the items, ran
-the same product 2-3x faster (``benchmarks/scoring_backends.py``). Each thread owns a
+the forward product 1.6-2.0x faster, a full ranking 1.3-1.5x and a training step 1.0-1.2x
+(``benchmarks/scoring_backends.py``: the backward products gain little). Each thread owns a
 contiguous block of items, so no thread pool inside a BLAS library competes with another
 for the cores, and NumPy releases the GIL inside ``matmul``.
 
