@@ -118,6 +118,8 @@ def set_cpu_scoring(backend: str, threads: int = 1) -> None:
     global _active
     if backend not in CPU_SCORING_BACKENDS:
         raise ConfigError(f"unknown CPU scoring backend {backend!r}; choose one of {CPU_SCORING_BACKENDS}")
+    if backend == "openblas" and _active is not None and _active.threads == threads:
+        return  # keep the running pool: each trainer fit calls this
     _active = SplitBlas(threads) if backend == "openblas" else None
 
 
