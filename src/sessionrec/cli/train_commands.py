@@ -12,6 +12,7 @@ from sessionrec.cli.common import console, friendly_errors
 from sessionrec.errors import ConfigError
 from sessionrec.models import registry
 from sessionrec.models.neural import NeuralRecommender
+from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 
 
@@ -21,9 +22,9 @@ class SelectOn(StrEnum):
     none = "none"
 
 
-class CpuScoring(StrEnum):
-    torch = "torch"
-    openblas = "openblas"
+# built from the backends split_blas knows, so the CLI never lists one it cannot run
+CpuScoring = StrEnum("CpuScoring", {name: name for name in CPU_SCORING_BACKENDS})  # type: ignore[misc]
+DEFAULT_CPU_SCORING = CpuScoring(CPU_SCORING_BACKENDS[0])
 
 
 class ValidMode(StrEnum):
@@ -64,12 +65,12 @@ def train_command(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")] = None,
     cpu_scoring: Annotated[
-        CpuScoring,
+        CpuScoring,  # type: ignore[valid-type]
         typer.Option(
             help="How a CPU runs the item-scoring products: torch, or OpenBLAS with the items split "
             "across --threads threads (faster on some CPUs; same results up to float32 rounding)."
         ),
-    ] = CpuScoring.torch,
+    ] = DEFAULT_CPU_SCORING,
     device: Annotated[
         str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if present).")
     ] = None,
