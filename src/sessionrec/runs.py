@@ -40,9 +40,16 @@ CHECKPOINT_FILE = "checkpoint.pt"
 STOPPING_KEYS = frozenset({"epochs", "patience"})
 
 
-def same_training(config: dict[str, Any], other: dict[str, Any]) -> bool:
-    """Whether two resolved configs train the same weights, epoch for epoch."""
-    return _training_part(config) == _training_part(other)
+def same_training(
+    config: dict[str, Any], other: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> bool:
+    """Whether two resolved configs train the same weights, epoch for epoch.
+
+    A key missing from one side counts as its value in ``defaults``: a run saved before
+    the config gained a key resumes as long as the new key keeps its default.
+    """
+    base = defaults or {}
+    return _training_part({**base, **config}) == _training_part({**base, **other})
 
 
 def _training_part(config: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +135,9 @@ def start_run(
             shutil.rmtree(run.directory)
         elif resume:
             info, config = run.info(), model.config.to_dict()
-            if info.get("model") != model.name or not same_training(info.get("config", {}), config):
+            if info.get("model") != model.name or not same_training(
+                info.get("config", {}), config, type(model.config)().to_dict()
+            ):
                 raise CheckpointError(
                     f"{run.directory}: --resume needs the same model and config as the run "
                     f"(only {', '.join(sorted(STOPPING_KEYS))} may change)"

@@ -12,7 +12,10 @@ from the epoch number, rather than carrying scheduler state, makes resume exact.
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
-improvement. A resumed run may change ``epochs`` and ``patience``
+improvement: an epoch improves only when it beats the best by more than
+``min_delta`` (percentage points of ``select_metric``; 0 by default, the papers'
+strict comparison), so a curve that creeps up by hundredths stops instead of
+training on for its whole patience after each gain. A resumed run may change ``epochs`` and ``patience``
 (``runs.STOPPING_KEYS``): the best epoch and the count of epochs since it do not
 depend on them. When ``valid`` is the test split (``--select-on test``, the papers'
 habit), the history also records the best value of each metric over epochs, which
@@ -194,7 +197,7 @@ class Trainer:
     def _select(self, state: TrainingState, record: dict[str, Any], module: Any) -> None:
         prefix = "test" if self.options.select_on == "test" else "valid"
         score = record[f"{prefix}_{self.config.select_metric}"]
-        if score > state.best_score:
+        if score > state.best_score + self.config.min_delta:
             state.best_score, state.best_epoch, state.bad_epochs = score, record["epoch"], 0
             state.best_state = copy.deepcopy(module.state_dict())
         else:
@@ -225,7 +228,8 @@ class Trainer:
             payload = torch.load(path, map_location=self.model.device, weights_only=True)
         except Exception as exc:  # a truncated file raises one of several error types
             raise CheckpointError(f"{path}: unreadable or truncated ({type(exc).__name__})") from None
-        same = same_training(payload.get("config") or {}, self.config.to_dict())
+        defaults = type(self.config)().to_dict()
+        same = same_training(payload.get("config") or {}, self.config.to_dict(), defaults)
         if payload.get("model") != self.model.name or not same:
             raise CheckpointError(f"{path}: checkpoint of another model or configuration")
         if payload.get("n_items") != self.model.n_items:

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from sessionrec.errors import CheckpointError
+from sessionrec.errors import CheckpointError, ConfigError
 from sessionrec.models.neural import NeuralConfig
 from sessionrec.models.registry import create
 from sessionrec.runs import Run, start_run
-from sessionrec.training import Trainer, TrainerOptions, learning_rate
+from sessionrec.training import Trainer, TrainerOptions, TrainingState, learning_rate
 from tests.conftest import synthetic_dataset
 
 FAST = {"embedding_dim": 16, "batch_size": 64, "epochs": 4, "lr": 0.01, "lr_step": 2}
@@ -49,6 +49,28 @@ def test_patience_stops_early() -> None:
     model = create("srgnn", **{**FAST, "epochs": 10, "patience": 1, "lr_step": 1, "lr_gamma": 1e-30})
     state = Trainer(model).fit(train, valid)
     assert len(state.history) <= 3
+
+
+def test_min_delta_counts_only_gains_above_it() -> None:
+    module = torch.nn.Linear(1, 1)
+    curve = [10.0, 10.03, 10.2, 10.22, 10.26]  # valid MRR@20 by epoch
+
+    def select(min_delta: float) -> tuple[int, int, float]:
+        trainer = Trainer(create("srgnn", **{**FAST, "min_delta": min_delta}))
+        state = TrainingState()
+        for epoch, score in enumerate(curve):
+            with torch.no_grad():
+                module.weight.fill_(epoch)  # the weights record which epoch they are from
+            trainer._select(state, {"epoch": epoch, "valid_MRR@20": score}, module)
+        assert state.best_state is not None
+        return state.best_epoch, state.bad_epochs, float(state.best_state["weight"])
+
+    assert select(0.0) == (4, 0, 4.0)  # strict comparison: every gain counts
+    # 10.03 and 10.22 gain no more than 0.05 on the best so far; 10.26 beats 10.2 by 0.06
+    assert select(0.05) == (4, 0, 4.0)
+    assert select(0.1) == (2, 2, 2.0)
+    with pytest.raises(ConfigError, match="min_delta"):
+        create("srgnn", min_delta=-0.1)
 
 
 _CHILD = textwrap.dedent(
@@ -148,6 +170,31 @@ def test_resume_may_change_only_the_stopping_rule(tmp_path: Path) -> None:
         start_run(tmp_path / "run", other_lr, data.manifest, resume=True)
     with pytest.raises(CheckpointError, match="another model or configuration"):
         Trainer(other_lr, TrainerOptions(run=run, resume=True)).fit(train, valid)
+
+
+def test_a_run_saved_before_a_config_key_existed_resumes_while_it_keeps_its_default(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **{**FAST, "epochs": 1})
+    run = start_run(tmp_path / "run", model, data.manifest)
+    Trainer(model, TrainerOptions(run=run)).fit(train, valid)
+    # rewrite the run as an older version saved it, without min_delta
+    info = json.loads(run.info_path.read_text())
+    del info["config"]["min_delta"]
+    run.info_path.write_text(json.dumps(info))
+    payload = torch.load(run.checkpoint_path, weights_only=True)
+    del payload["config"]["min_delta"]
+    torch.save(payload, run.checkpoint_path)
+
+    stricter = create("srgnn", **{**FAST, "epochs": 2, "min_delta": 0.1})
+    with pytest.raises(CheckpointError, match="same model and config"):
+        start_run(tmp_path / "run", stricter, data.manifest, resume=True)
+    with pytest.raises(CheckpointError, match="another model or configuration"):
+        Trainer(stricter, TrainerOptions(run=run, resume=True)).fit(train, valid)
+    longer = create("srgnn", **{**FAST, "epochs": 2})
+    run = start_run(tmp_path / "run", longer, data.manifest, resume=True)
+    state = Trainer(longer, TrainerOptions(run=run, resume=True)).fit(train, valid)
+    assert [r["epoch"] for r in state.history] == [0, 1]
 
 
 def test_saved_weights_are_checked(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ class NeuralConfig(Config):
     lr_gamma: float = 0.1
     lr_step_at: Literal["start", "end"] = "start"  # SR-GNN/TAGNN step at epoch start
     patience: int = 10
+    min_delta: float = 0.0  # an epoch improves on the best by more than this (metric points)
     select_metric: str = "MRR@20"
     shuffle: bool = True
     seed: int = 2020
@@ -54,6 +55,7 @@ class NeuralConfig(Config):
         check(self.lr_step > 0, "lr_step must be positive")
         check(0 < self.lr_gamma <= 1, "lr_gamma must be in (0, 1]")
         check(self.patience > 0, "patience must be positive")
+        check(self.min_delta >= 0, "min_delta must be >= 0")
         metric, _, cutoff = self.select_metric.partition("@")
         check(
             metric in ("HR", "MRR", "NDCG") and cutoff in ("5", "10", "20"),
