@@ -88,6 +88,9 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument(
+        "--checkpoint-minutes", type=float, default=10.0, help="also checkpoint within an epoch this often"
+    )
     parser.add_argument("--interim", action="store_true", help="score the checkpoint's selected epoch")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -106,7 +109,12 @@ def main() -> None:
         select_on=args.select_on,
         resume=args.resume,
         overwrite=not args.resume,
-        options=TrainerOptions(threads=args.threads, cpu_scoring=args.cpu_scoring, progress=args.progress),
+        options=TrainerOptions(
+            threads=args.threads,
+            cpu_scoring=args.cpu_scoring,
+            progress=args.progress,
+            checkpoint_minutes=args.checkpoint_minutes,
+        ),
         data_path=str(args.data),
         refit=args.refit,
     )

@@ -129,6 +129,64 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(tmp_path: Path) -
     assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [0, 1, 2, 3]
 
 
+_CHILD_MID_EPOCH = textwrap.dedent(
+    """
+    import sys, time
+    from sessionrec.data.batching import n_batches
+    from sessionrec.models.registry import create
+    from sessionrec.runs import start_run
+    from sessionrec.training import Trainer, TrainerOptions
+    from tests.conftest import synthetic_dataset
+
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    per_epoch = n_batches(train, {fast}["batch_size"])
+    original, calls = Trainer.step, [0]
+    def step(self, *args):
+        calls[0] += 1
+        if calls[0] == per_epoch + 3:  # third batch of epoch 1: two are checkpointed
+            print("stuck", flush=True)
+            time.sleep(120)
+        return original(self, *args)
+    Trainer.step = step
+
+    model = create("srgnn", **{fast})
+    run = start_run(sys.argv[1], model, data.manifest)
+    Trainer(model, TrainerOptions(run=run, checkpoint_minutes=0)).fit(train, valid)
+    """
+)
+
+
+def test_a_run_killed_mid_epoch_resumes_from_the_batch_it_reached(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    reference = create("srgnn", **FAST)
+    reference_state = Trainer(reference).fit(train, valid)
+
+    run_dir, script = tmp_path / "run", tmp_path / "child.py"
+    script.write_text(_CHILD_MID_EPOCH.replace("{fast}", repr(FAST)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    deadline = time.time() + 120
+    while time.time() < deadline and child.stdout.readline().strip() != b"stuck":
+        assert child.poll() is None, "the training child died before it got stuck"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    run = Run(run_dir)
+    payload = torch.load(run.checkpoint_path, weights_only=True)
+    assert payload["epoch"] == 1 and len(run.read_metrics()) == 1
+    assert (payload["partial"]["epoch"], payload["partial"]["batches"]) == (1, 2)
+
+    resumed = create("srgnn", **FAST)
+    options = TrainerOptions(run=start_run(run_dir, resumed, data.manifest, resume=True), resume=True)
+    state = Trainer(resumed, options).fit(train, valid)
+    for key in ("loss", "valid_MRR@20", "valid_HR@20"):
+        assert [r[key] for r in state.history] == pytest.approx([r[key] for r in reference_state.history])
+    assert (resumed.evaluate(valid).ranks == reference.evaluate(valid).ranks).all()
+    assert torch.load(run.checkpoint_path, weights_only=True)["partial"] is None
+
+
 def test_checkpoint_errors(tmp_path: Path) -> None:
     data = synthetic_dataset()
     model = create("srgnn", **{**FAST, "epochs": 1})

@@ -78,6 +78,14 @@ def train_command(
         int | None, typer.Option(min=1, help="Cap batches per epoch (quick runs).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+    checkpoint_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Also checkpoint within an epoch every this many minutes, so --resume loses at most "
+            "that much (0: after every batch).",
+        ),
+    ] = 10.0,
 ) -> None:
     """Train MODEL on DATA with validation-based selection; evaluate on test; save the run."""
     from sessionrec.cli.run_helpers import Ties, load_data, print_metrics
@@ -93,6 +101,7 @@ def train_command(
         cpu_scoring=cpu_scoring.value,
         progress=progress,
         max_batches=max_batches,
+        checkpoint_minutes=checkpoint_minutes,
     )
     result = train_and_evaluate(
         recommender,
