@@ -98,6 +98,21 @@ _CHILD = textwrap.dedent(
 )
 
 
+def _kill_training_child(tmp_path: Path, source: str, marker: bytes, run_dir: Path) -> Run:
+    """Run ``source`` (training FAST into ``run_dir``) in a child; SIGKILL it once it prints ``marker``."""
+    script = tmp_path / "child.py"
+    script.write_text(source.replace("{fast}", repr(FAST)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
+    assert child.stdout is not None
+    deadline = time.time() + 120
+    while time.time() < deadline and child.stdout.readline().strip() != marker:
+        assert child.poll() is None, f"the training child died before printing {marker!r}"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    return Run(run_dir)
+
+
 def test_resume_after_sigkill_reaches_the_uninterrupted_result(tmp_path: Path) -> None:
     data = synthetic_dataset()
     train, valid = data.validation_split(0.2)
@@ -105,17 +120,7 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(tmp_path: Path) -
     reference_state = Trainer(reference).fit(train, valid)
 
     run_dir = tmp_path / "run"
-    script = tmp_path / "child.py"
-    script.write_text(_CHILD.replace("{fast}", repr(FAST)))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
-    assert child.stdout is not None
-    deadline = time.time() + 120
-    while time.time() < deadline and child.stdout.readline().strip() != b"epoch2":
-        assert child.poll() is None, "the training child died before epoch 2"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    run = Run(run_dir)
+    run = _kill_training_child(tmp_path, _CHILD, b"epoch2", run_dir)
     assert len(run.read_metrics()) == 2 and not run.finished
 
     resumed = create("srgnn", **FAST)
@@ -163,17 +168,8 @@ def test_a_run_killed_mid_epoch_resumes_from_the_batch_it_reached(tmp_path: Path
     reference = create("srgnn", **FAST)
     reference_state = Trainer(reference).fit(train, valid)
 
-    run_dir, script = tmp_path / "run", tmp_path / "child.py"
-    script.write_text(_CHILD_MID_EPOCH.replace("{fast}", repr(FAST)))
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
-    assert child.stdout is not None
-    deadline = time.time() + 120
-    while time.time() < deadline and child.stdout.readline().strip() != b"stuck":
-        assert child.poll() is None, "the training child died before it got stuck"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait()
-    run = Run(run_dir)
+    run_dir = tmp_path / "run"
+    run = _kill_training_child(tmp_path, _CHILD_MID_EPOCH, b"stuck", run_dir)
     payload = torch.load(run.checkpoint_path, weights_only=True)
     assert payload["epoch"] == 1 and len(run.read_metrics()) == 1
     assert (payload["partial"]["epoch"], payload["partial"]["batches"]) == (1, 2)
