@@ -20,7 +20,3 @@ app = typer.Typer(
 )
 for module in (data_commands, model_commands, train_commands, serve_commands, experiment_commands):
     module.register(app)
-
-
-def main() -> None:
-    app()
