@@ -23,10 +23,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from sessionrec.openmp import prefer_passive_wait
-
-prefer_passive_wait(sys.argv[1:])  # before torch loads: see sessionrec.openmp
-
 import torch
 
 from sessionrec.data import open_dataset

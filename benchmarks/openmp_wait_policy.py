@@ -8,8 +8,10 @@ so that a shared machine's drift hits both alike. Each child times ``--rounds`` 
 of the trainer's full step (``Trainer.step``) over the same shuffled batches after 3
 warm-up steps, and reports its median. Cases: each model with the scoring backend
 named after it (``tagnn:openblas:10`` = TAGNN, split OpenBLAS, 10 batches a round).
-The ratio is default time / PASSIVE time (above 1: PASSIVE is faster). This is what
-``sessionrec.openmp`` acts on. Writes ``benchmarks/results/openmp_wait_policy-<data>.json``.
+The ratio is default time / PASSIVE time (above 1: PASSIVE is faster). The question is
+whether torch's spinning OpenMP workers slow the split-OpenBLAS threads enough to set
+the policy for that backend (which must happen before torch loads). Writes
+``benchmarks/results/openmp_wait_policy-<data>.json``.
 """
 
 from __future__ import annotations

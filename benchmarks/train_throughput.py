@@ -15,16 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
-
-from sessionrec.openmp import prefer_passive_wait
-
-prefer_passive_wait(sys.argv[1:])  # before torch loads: see sessionrec.openmp
 
 import torch
 
@@ -86,7 +80,6 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "items": data.n_items,
         "threads": args.threads,
         "cpu_scoring": args.cpu_scoring,
-        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
         "batches_per_rep": args.batches,
         "train_samples_per_s": [round(r, 1) for r in rates],
         "train_samples_per_s_median": round(statistics.median(rates), 1),

@@ -20,3 +20,7 @@ app = typer.Typer(
 )
 for module in (data_commands, model_commands, train_commands, serve_commands, experiment_commands):
     module.register(app)
+
+
+def main() -> None:
+    app()
