@@ -33,23 +33,17 @@ def child(data_path: str, name: str, backend: str, batches: int, rounds: int, th
     import torch
 
     from sessionrec.data import open_dataset
-    from sessionrec.data.batching import iterate_batches
     from sessionrec.models.neural import NeuralRecommender
     from sessionrec.models.registry import create
     from sessionrec.nn.split_blas import set_cpu_scoring
-    from sessionrec.training import Trainer, make_optimizer
+    from train_throughput import training_setup
 
     torch.set_num_threads(threads)
+    set_cpu_scoring(backend, threads)
     data = open_dataset(data_path)
     model = create(name)
     assert isinstance(model, NeuralRecommender)
-    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
-    module = model.init_module(data.n_items)
-    module.train()
-    trainer = Trainer(model)
-    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
-    set_cpu_scoring(backend, threads)
-    stream = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    module, trainer, optimizer, stream = training_setup(model, data)
     fixed = [next(stream) for _ in range(batches)]
     for batch in fixed[:3]:
         trainer.step(module, optimizer, batch)

@@ -28,7 +28,6 @@ from pathlib import Path
 import torch
 
 from sessionrec.data import open_dataset
-from sessionrec.data.batching import iterate_batches
 from sessionrec.data.dataset import Dataset
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
@@ -36,7 +35,7 @@ from sessionrec.models.registry import create
 from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import score_items
 from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
-from sessionrec.training import Trainer, make_optimizer
+from train_throughput import training_setup
 
 
 def interleaved(run: Callable[[], None], rounds: int) -> dict[str, list[float]]:
@@ -94,13 +93,8 @@ def products(model: NeuralRecommender, n_items: int, rounds: int, calls: int) ->
 def measure_model(name: str, data: Dataset, args: argparse.Namespace) -> list[dict[str, object]]:
     model = create(name)
     assert isinstance(model, NeuralRecommender)
-    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
     rows = products(model, data.n_items, args.rounds, args.calls)
-    module = model.init_module(data.n_items)
-    module.train()
-    trainer = Trainer(model)
-    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
-    batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    module, trainer, optimizer, batches = training_setup(model, data)
     fixed = [next(batches) for _ in range(args.batches)]
     for batch in fixed[:3]:
         trainer.step(module, optimizer, batch)

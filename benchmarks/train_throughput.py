@@ -18,12 +18,14 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from sessionrec.data import open_dataset
-from sessionrec.data.batching import iterate_batches
+from sessionrec.data.batching import Batch, iterate_batches
+from sessionrec.data.dataset import Dataset
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create_from_overrides
@@ -42,6 +44,18 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def training_setup(
+    model: NeuralRecommender, data: Dataset
+) -> tuple[torch.nn.Module, Trainer, torch.optim.Optimizer, Iterator[Batch]]:
+    """A fresh module in training mode, its trainer and optimizer, and shuffled batches."""
+    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
+    module = model.init_module(data.n_items)
+    module.train()
+    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
+    batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    return module, Trainer(model), optimizer, batches
+
+
 def measure(args: argparse.Namespace) -> dict[str, object]:
     torch.set_num_threads(args.threads)
     set_cpu_scoring(args.cpu_scoring, args.threads)
@@ -49,12 +63,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
-    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
-    module = model.init_module(data.n_items)
-    module.train()
-    trainer = Trainer(model)
-    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
-    batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    module, trainer, optimizer, batches = training_setup(model, data)
     for _ in range(args.warmup):
         trainer.step(module, optimizer, next(batches))
     rates = []
