@@ -17,8 +17,8 @@ improvement: an epoch improves only when it beats the best by more than
 ``min_delta`` (percentage points of ``select_metric``; 0 by default, the papers'
 strict comparison), so a curve that creeps up by hundredths stops instead of
 training on for its whole patience after each gain. A resumed run may change
-``epochs`` and ``patience`` (``runs.STOPPING_KEYS``): the best epoch and the count of epochs since it do not
-depend on them. When ``valid`` is the test split (``--select-on test``, the papers'
+``epochs`` and ``patience`` (``runs.STOPPING_KEYS``): the best epoch and the count
+of epochs since it do not depend on them. When ``valid`` is the test split (``--select-on test``, the papers'
 habit), the history also records the best value of each metric over epochs, which
 is what those papers report; reports made so must say so.
 

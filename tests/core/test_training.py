@@ -10,13 +10,16 @@ import sys
 import textwrap
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 
+from sessionrec.data.dataset import Dataset
+from sessionrec.data.sessions import Split
 from sessionrec.errors import CheckpointError, ConfigError
-from sessionrec.models.neural import NeuralConfig
+from sessionrec.models.neural import NeuralConfig, NeuralRecommender
 from sessionrec.models.registry import create
 from sessionrec.runs import Run, start_run
 from sessionrec.training import Trainer, TrainerOptions, TrainingState, learning_rate
@@ -98,9 +101,30 @@ _CHILD = textwrap.dedent(
 )
 
 
-def _kill_training_child(tmp_path: Path, source: str, marker: bytes, run_dir: Path) -> Run:
-    """Run ``source`` (training FAST into ``run_dir``) in a child; SIGKILL it once it prints ``marker``."""
-    script = tmp_path / "child.py"
+@dataclass(frozen=True)
+class Uninterrupted:
+    """SR-GNN (FAST) trained without a break: what every resumed run must reproduce."""
+
+    data: Dataset
+    train: Split
+    valid: Split
+    model: NeuralRecommender
+    state: TrainingState
+
+
+@pytest.fixture(scope="module")
+def uninterrupted() -> Uninterrupted:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **FAST)
+    assert isinstance(model, NeuralRecommender)
+    return Uninterrupted(data, train, valid, model, Trainer(model).fit(train, valid))
+
+
+def _kill_training_child(tmp_path: Path, source: str, marker: bytes) -> Run:
+    """Run ``source`` (training FAST into ``tmp_path / "run"``) in a child; SIGKILL it once it
+    prints ``marker``."""
+    run_dir, script = tmp_path / "run", tmp_path / "child.py"
     script.write_text(source.replace("{fast}", repr(FAST)))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     child = subprocess.Popen([sys.executable, str(script), str(run_dir)], stdout=subprocess.PIPE, env=env)
@@ -113,23 +137,26 @@ def _kill_training_child(tmp_path: Path, source: str, marker: bytes, run_dir: Pa
     return Run(run_dir)
 
 
-def test_resume_after_sigkill_reaches_the_uninterrupted_result(tmp_path: Path) -> None:
-    data = synthetic_dataset()
-    train, valid = data.validation_split(0.2)
-    reference = create("srgnn", **FAST)
-    reference_state = Trainer(reference).fit(train, valid)
+def _resume(run: Run, reference: Uninterrupted) -> tuple[NeuralRecommender, TrainingState]:
+    """A fresh FAST SR-GNN resumed from ``run`` and trained to the end."""
+    model = create("srgnn", **FAST)
+    assert isinstance(model, NeuralRecommender)
+    run = start_run(run.directory, model, reference.data.manifest, resume=True)
+    state = Trainer(model, TrainerOptions(run=run, resume=True)).fit(reference.train, reference.valid)
+    return model, state
 
-    run_dir = tmp_path / "run"
-    run = _kill_training_child(tmp_path, _CHILD, b"epoch2", run_dir)
+
+def test_resume_after_sigkill_reaches_the_uninterrupted_result(
+    tmp_path: Path, uninterrupted: Uninterrupted
+) -> None:
+    run = _kill_training_child(tmp_path, _CHILD, b"epoch2")
     assert len(run.read_metrics()) == 2 and not run.finished
 
-    resumed = create("srgnn", **FAST)
-    options = TrainerOptions(run=start_run(run_dir, resumed, data.manifest, resume=True), resume=True)
-    state = Trainer(resumed, options).fit(train, valid)
+    resumed, state = _resume(run, uninterrupted)
     assert [r["valid_MRR@20"] for r in state.history] == pytest.approx(
-        [r["valid_MRR@20"] for r in reference_state.history]
+        [r["valid_MRR@20"] for r in uninterrupted.state.history]
     )
-    batch_scores = [m.evaluate(valid).ranks for m in (reference, resumed)]
+    batch_scores = [m.evaluate(uninterrupted.valid).ranks for m in (uninterrupted.model, resumed)]
     assert (batch_scores[0] == batch_scores[1]).all()
     assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [0, 1, 2, 3]
 
@@ -162,24 +189,19 @@ _CHILD_MID_EPOCH = textwrap.dedent(
 )
 
 
-def test_a_run_killed_mid_epoch_resumes_from_the_batch_it_reached(tmp_path: Path) -> None:
-    data = synthetic_dataset()
-    train, valid = data.validation_split(0.2)
-    reference = create("srgnn", **FAST)
-    reference_state = Trainer(reference).fit(train, valid)
-
-    run_dir = tmp_path / "run"
-    run = _kill_training_child(tmp_path, _CHILD_MID_EPOCH, b"stuck", run_dir)
+def test_a_run_killed_mid_epoch_resumes_from_the_batch_it_reached(
+    tmp_path: Path, uninterrupted: Uninterrupted
+) -> None:
+    run = _kill_training_child(tmp_path, _CHILD_MID_EPOCH, b"stuck")
     payload = torch.load(run.checkpoint_path, weights_only=True)
     assert payload["epoch"] == 1 and len(run.read_metrics()) == 1
     assert (payload["partial"]["epoch"], payload["partial"]["batches"]) == (1, 2)
 
-    resumed = create("srgnn", **FAST)
-    options = TrainerOptions(run=start_run(run_dir, resumed, data.manifest, resume=True), resume=True)
-    state = Trainer(resumed, options).fit(train, valid)
+    resumed, state = _resume(run, uninterrupted)
     for key in ("loss", "valid_MRR@20", "valid_HR@20"):
-        assert [r[key] for r in state.history] == pytest.approx([r[key] for r in reference_state.history])
-    assert (resumed.evaluate(valid).ranks == reference.evaluate(valid).ranks).all()
+        assert [r[key] for r in state.history] == pytest.approx([r[key] for r in uninterrupted.state.history])
+    valid = uninterrupted.valid
+    assert (resumed.evaluate(valid).ranks == uninterrupted.model.evaluate(valid).ranks).all()
     assert torch.load(run.checkpoint_path, weights_only=True)["partial"] is None
 
 
