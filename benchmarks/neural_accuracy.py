@@ -32,7 +32,7 @@ from sessionrec.models.registry import create_from_overrides
 from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.runs import Run
 from sessionrec.training import TrainerOptions
-from sessionrec.workflow import train_and_evaluate
+from sessionrec.workflow import REFIT_DIR, train_and_evaluate
 
 # HR@20 / MRR@20 (%) from ../shared/data/reference-results.md
 PUBLISHED = {
@@ -54,9 +54,14 @@ def interim(model: NeuralRecommender, data: Dataset, run_dir: Path, name: str, d
     model.module_.eval()
     metrics = model.evaluate(data.test).metrics()
     history = run.read_metrics()
+    if (run_dir / REFIT_DIR).exists():  # the selection ended; its refit on every session is still due
+        stage = f"selection ended after {payload['epoch']} epochs, refit unfinished; test scored with the"
+        stage += f" selected epoch ({payload['best_epoch']}), trained on the selection's training part"
+    else:
+        stage = f"run unfinished after {payload['epoch']} epochs; test scored with the epoch selected"
+        stage += f" on validation so far ({payload['best_epoch']})"
     report = {
-        "status": f"INTERIM: run unfinished after {payload['epoch']} epochs; test scored with the epoch "
-        f"selected on validation so far ({payload['best_epoch']}). Resume the run to finish it.",
+        "status": f"INTERIM: {stage}. Resume the run to finish it.",
         "command": "python benchmarks/neural_accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "model": model.name,
         "data": data_name,
