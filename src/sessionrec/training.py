@@ -18,9 +18,10 @@ improvement: an epoch improves only when it beats the best by more than
 strict comparison), so a curve that creeps up by hundredths stops instead of
 training on for its whole patience after each gain. A resumed run may change
 ``epochs`` and ``patience`` (``runs.STOPPING_KEYS``): the best epoch and the count
-of epochs since it do not depend on them. When ``valid`` is the test split (``--select-on test``, the papers'
-habit), the history also records the best value of each metric over epochs, which
-is what those papers report; reports made so must say so.
+of epochs since it do not depend on them. When ``valid`` is the test split
+(``--select-on test``, the papers' habit), the history also records the best value
+of each metric over epochs, which is what those papers report; reports made so must
+say so.
 
 Within an epoch longer than ``checkpoint_minutes``, the checkpoint also records the
 epoch so far: its batches done, their losses, the seconds spent and the random state
