@@ -61,6 +61,20 @@ def best_per_metric(history: list[dict[str, Any]], prefix: str) -> dict[str, dic
     return best
 
 
+def recorded_seconds(*histories: list[dict[str, Any]]) -> dict[str, float]:
+    """Training and validation seconds summed over every recorded epoch.
+
+    A run killed and resumed spans several processes; each epoch's record (and a
+    checkpoint's partial epoch) carries its own time, so the sum is the whole run's cost,
+    where a process's wall clock (``wall_seconds``) covers only its own part.
+    """
+    records = [record for history in histories for record in history]
+    return {
+        "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in records), 1),
+        "eval_seconds": round(sum(r.get("eval_seconds", 0.0) for r in records), 1),
+    }
+
+
 def train_and_evaluate(
     model: NeuralRecommender,
     dataset: Dataset,
@@ -107,7 +121,7 @@ def train_and_evaluate(
     refit_info: dict[str, Any] = {}
     if refit:
         model, refit_info = _refit(model, dataset, run, state.best_epoch + 1, opts)
-    train_seconds = time.perf_counter() - started
+    wall_seconds = time.perf_counter() - started
     evaluation = model.evaluate(dataset.test)
     np.save(run.directory / "ranks-test.npy", evaluation.ranks)
     info: dict[str, Any] = {
@@ -115,7 +129,8 @@ def train_and_evaluate(
         "test_by_length": evaluation.by_length(),
         "best_epoch": state.best_epoch,
         "epochs_run": len(state.history),
-        "train_seconds": round(train_seconds, 1),
+        **recorded_seconds(state.history, refit_info.get("refit_history", [])),
+        "wall_seconds": round(wall_seconds, 1),
         "train_samples": len(train),
         "valid_samples": len(valid) if valid is not None else 0,
         **refit_info,

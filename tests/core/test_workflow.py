@@ -11,7 +11,7 @@ import torch
 
 from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
-from sessionrec.workflow import REFIT_DIR, train_and_evaluate
+from sessionrec.workflow import REFIT_DIR, recorded_seconds, train_and_evaluate
 from tests.conftest import synthetic_dataset
 
 FAST = {"embedding_dim": 16, "batch_size": 64, "epochs": 3, "lr": 0.01, "lr_step": 2}
@@ -57,6 +57,17 @@ def test_refit_resumes_without_retraining(tmp_path: Path) -> None:
     again = train_and_evaluate(create("srgnn", **FAST), data, tmp_path / "run", refit=True, resume=True)
     np.testing.assert_array_equal(first.evaluation.ranks, again.evaluation.ranks)
     assert len(again.info["refit_history"]) == first.info["refit_epochs"]
+    # the run's cost is the recorded epochs' time, not the resuming process's wall clock
+    assert again.info["train_seconds"] == first.info["train_seconds"] > 0
+    assert again.info["eval_seconds"] == first.info["eval_seconds"]
+    assert again.info["wall_seconds"] < first.info["wall_seconds"]
+
+
+def test_recorded_seconds_sum_every_epoch_of_every_phase() -> None:
+    selection = [{"train_seconds": 10.0, "eval_seconds": 2.0}, {"train_seconds": 12.5, "eval_seconds": 2.5}]
+    refit = [{"train_seconds": 11.0}, {"train_seconds": 13.04}]
+    assert recorded_seconds(selection, refit) == {"train_seconds": 46.5, "eval_seconds": 4.5}
+    assert recorded_seconds([]) == {"train_seconds": 0.0, "eval_seconds": 0.0}
 
 
 def test_refit_needs_validation_selection(tmp_path: Path) -> None:
