@@ -10,15 +10,16 @@
 its last checkpoint) without touching the run, and labels the result as interim.
 
 The run lives in ``runs/accuracy/<model>-<data>`` (checkpointed every epoch, so a killed
-run resumes); the result, with the exact command, the per-epoch metrics, the test
-metrics of the selected epoch and the published row, goes to
-``benchmarks/results/accuracy-<model>-<data>.json``.
+run resumes); each finished epoch is logged to stderr in one line. The result, with the
+exact command, the per-epoch metrics, the test metrics of the selected epoch and the
+published row, goes to ``benchmarks/results/accuracy-<model>-<data>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import sys
 from pathlib import Path
@@ -98,6 +99,7 @@ def main() -> None:
     )
     parser.add_argument("--interim", action="store_true", help="score the checkpoint's selected epoch")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import math
 import os
 import time
@@ -55,6 +56,8 @@ from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import cpu_has_native_bf16
 from sessionrec.nn.split_blas import cpu_scoring, set_cpu_scoring
 from sessionrec.runs import Run, same_training
+
+log = logging.getLogger("sessionrec.training")
 
 
 @dataclass
@@ -147,6 +150,7 @@ class Trainer:
                 self._select(state, record, module)
             state.epoch += 1
             state.history.append(record)
+            log.info(_epoch_summary(record, config.select_metric, state.best_epoch))
             if opts.run is not None:
                 opts.run.append_metrics(record)
                 self._checkpoint(opts.run, module, optimizer, state)
@@ -294,6 +298,22 @@ class Trainer:
             payload["history"],
             None if partial is None else PartialEpoch(**partial),
         )
+
+
+def _epoch_summary(record: dict[str, Any], select_metric: str, best_epoch: int) -> str:
+    """One line per epoch, so a long run's log shows where it stands without a progress bar."""
+    line = (
+        f"epoch {record['epoch']}: lr {record['lr']:g}, loss {record['loss']:.4f}, "
+        f"{record['train_samples_per_s']:.0f} samples/s, {record['train_seconds']:.0f} s"
+    )
+    for prefix in ("valid", "test"):
+        if f"{prefix}_{select_metric}" in record:
+            names = [
+                n for n in dict.fromkeys(("HR@20", "MRR@20", select_metric)) if f"{prefix}_{n}" in record
+            ]
+            shown = ", ".join(f"{n} {record[f'{prefix}_{n}']:.2f}" for n in names)
+            line += f"; {prefix} {shown} (best epoch {best_epoch})"
+    return line
 
 
 def _progress(enabled: bool, description: str, total_batches: int, done: int = 0) -> _EpochProgress | None:

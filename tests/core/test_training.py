@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -43,6 +44,20 @@ def test_validation_selection_keeps_the_best_epoch() -> None:
     scores = [record["valid_MRR@20"] for record in state.history]
     assert state.best_epoch == max(range(3), key=scores.__getitem__)
     assert model.evaluate(valid).metrics()["MRR@20"] == pytest.approx(max(scores))
+
+
+def test_each_epoch_logs_one_line_with_its_figures(caplog: pytest.LogCaptureFixture) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    model = create("srgnn", **{**FAST, "epochs": 2, "select_metric": "NDCG@10"})
+    with caplog.at_level(logging.INFO, logger="sessionrec.training"):
+        state = Trainer(model).fit(train, valid)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sessionrec.training"]
+    assert len(lines) == 2
+    last = state.history[-1]
+    assert lines[-1].startswith(f"epoch 1: lr {learning_rate(model.config, 1):g}, loss {last['loss']:.4f}, ")
+    assert f"valid HR@20 {last['valid_HR@20']:.2f}, MRR@20 {last['valid_MRR@20']:.2f}, " in lines[-1]
+    assert lines[-1].endswith(f"NDCG@10 {last['valid_NDCG@10']:.2f} (best epoch {state.best_epoch})")
 
 
 def test_patience_stops_early() -> None:
