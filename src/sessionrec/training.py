@@ -150,7 +150,8 @@ class Trainer:
                 self._select(state, record, module)
             state.epoch += 1
             state.history.append(record)
-            log.info(_epoch_summary(record, config.select_metric, state.best_epoch))
+            scored = self._metric_prefix if valid is not None else None
+            log.info(_epoch_summary(record, scored, config.select_metric, state.best_epoch))
             if opts.run is not None:
                 opts.run.append_metrics(record)
                 self._checkpoint(opts.run, module, optimizer, state)
@@ -233,19 +234,22 @@ class Trainer:
         extra = getattr(module, "extra_loss", None)
         return loss + extra() if callable(extra) else loss
 
+    @property
+    def _metric_prefix(self) -> str:
+        """The prefix of the selection split's metrics in an epoch's record."""
+        return "test" if self.options.select_on == "test" else "valid"
+
     def _validate(self, valid: Split, device: torch.device) -> dict[str, Any]:
         started = time.perf_counter()
         evaluation = evaluate_scores(
             self.model.score, valid, self.model.batch_spec, self.options.eval_batch_size, device=device
         )
-        prefix = "test" if self.options.select_on == "test" else "valid"
-        metrics = {f"{prefix}_{k}": v for k, v in evaluation.metrics().items()}
+        metrics = {f"{self._metric_prefix}_{k}": v for k, v in evaluation.metrics().items()}
         metrics["eval_seconds"] = time.perf_counter() - started
         return metrics
 
     def _select(self, state: TrainingState, record: dict[str, Any], module: Any) -> None:
-        prefix = "test" if self.options.select_on == "test" else "valid"
-        score = record[f"{prefix}_{self.config.select_metric}"]
+        score = record[f"{self._metric_prefix}_{self.config.select_metric}"]
         if score > state.best_score + self.config.min_delta:
             state.best_score, state.best_epoch, state.bad_epochs = score, record["epoch"], 0
             state.best_state = copy.deepcopy(module.state_dict())
@@ -300,19 +304,19 @@ class Trainer:
         )
 
 
-def _epoch_summary(record: dict[str, Any], select_metric: str, best_epoch: int) -> str:
-    """One line per epoch, so a long run's log shows where it stands without a progress bar."""
+def _epoch_summary(record: dict[str, Any], scored: str | None, select_metric: str, best_epoch: int) -> str:
+    """One line per epoch, so a long run's log shows where it stands without a progress bar.
+
+    ``scored`` is the prefix of the split the epoch was scored on, None when it was not.
+    """
     line = (
         f"epoch {record['epoch']}: lr {record['lr']:g}, loss {record['loss']:.4f}, "
         f"{record['train_samples_per_s']:.0f} samples/s, {record['train_seconds']:.0f} s"
     )
-    for prefix in ("valid", "test"):
-        if f"{prefix}_{select_metric}" in record:
-            names = [
-                n for n in dict.fromkeys(("HR@20", "MRR@20", select_metric)) if f"{prefix}_{n}" in record
-            ]
-            shown = ", ".join(f"{n} {record[f'{prefix}_{n}']:.2f}" for n in names)
-            line += f"; {prefix} {shown} (best epoch {best_epoch})"
+    if scored is not None:
+        names = dict.fromkeys(("HR@20", "MRR@20", select_metric))  # ordered, without repeats
+        shown = ", ".join(f"{n} {record[f'{scored}_{n}']:.2f}" for n in names)
+        line += f"; {scored} {shown} (best epoch {best_epoch})"
     return line
 
 
