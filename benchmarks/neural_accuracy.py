@@ -29,9 +29,10 @@ import torch
 from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.models.neural import NeuralRecommender
+from sessionrec.models.prepared import PREPARED_FILE, decode_prepared
 from sessionrec.models.registry import create_from_overrides
-from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.runs import Run
+from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import REFIT_DIR, train_and_evaluate
 
@@ -50,8 +51,9 @@ def interim(model: NeuralRecommender, data: Dataset, run_dir: Path, name: str, d
     """Score the test split with the weights of the epoch the unfinished run selected so far."""
     run = Run(run_dir)
     payload = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
-    model.init_module(data.n_items).load_state_dict(payload["best_state"])
+    prepared_path = run_dir / PREPARED_FILE  # what the selection prepared on its training part
+    prepared = decode_prepared(prepared_path, data.n_items)[0] if prepared_path.is_file() else None
+    model.setup(data.train, prepared).load_state_dict(payload["best_state"])
     model.module_.eval()
     metrics = model.evaluate(data.test).metrics()
     history = run.read_metrics()

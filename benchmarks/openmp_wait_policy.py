@@ -35,7 +35,7 @@ def child(data_path: str, name: str, backend: str, batches: int, rounds: int, th
     from sessionrec.data import open_dataset
     from sessionrec.models.neural import NeuralRecommender
     from sessionrec.models.registry import create
-    from sessionrec.nn.split_blas import set_cpu_scoring
+    from sessionrec.runtime.split_blas import set_cpu_scoring
     from train_throughput import training_setup
 
     torch.set_num_threads(threads)

@@ -32,9 +32,9 @@ from sessionrec.data.dataset import Dataset
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
-from sessionrec.nn.memory import retain_freed_buffers
 from sessionrec.nn.scoring import score_items
-from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
+from sessionrec.runtime.memory import retain_freed_buffers
+from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
 from train_throughput import training_setup
 
 

@@ -29,8 +29,8 @@ from sessionrec.data.dataset import Dataset
 from sessionrec.data.pickles import import_pickles
 from sessionrec.models.base import Recommender
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.models.registry import create
-from sessionrec.runs import Run, finish_run, start_run
+from sessionrec.models.registry import create, load_run_model
+from sessionrec.runs import finish_run, start_run
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "diginetica"
@@ -40,13 +40,11 @@ def build_model(data: Path, name: str = "srgnn", run: Path | None = None) -> tup
     """The model to time and the dataset it covers; says whether the weights are trained."""
     dataset = import_pickles(data)
     if run is not None:
-        return Run(run).load_model(), dataset, f"trained run {run}"
+        return load_run_model(run), dataset, f"trained run {run}"
     model = create(name)
     if isinstance(model, NeuralRecommender):
         # the seeded initialisation, no training: what is timed is the same computation
-        model.vocab_ = dataset.vocab
-        model.popularity_ = dataset.train.item_counts()
-        model.init_module(dataset.n_items).eval()
+        model.setup(dataset.train).eval()
         return model, dataset, "untrained (seeded initial weights)"
     return model.fit(dataset.train), dataset, "fitted on the training sessions"
 

@@ -6,7 +6,7 @@ Each variant changes one thing against ``ours`` (the trainer's path): the scorin
 product, the optimiser, the padding width, how the session graphs are built, the
 embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
 the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
-buffers each step, against ``nn.memory.retain_freed_buffers``).
+buffers each step, against ``runtime.memory.retain_freed_buffers``).
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
 the report gives median ms per batch and the ratio to ``ours`` measured in the
 same rounds, so a shared machine's noise hits every variant alike.
@@ -31,8 +31,9 @@ import sessionrec.models.srgnn as srgnn_module
 from sessionrec.data import open_dataset
 from sessionrec.data.batching import Batch, BatchSpec, SessionGraph, make_batch
 from sessionrec.models.registry import create
-from sessionrec.nn.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
-from sessionrec.nn.scoring import cpu_has_native_bf16, lookup_items, score_items
+from sessionrec.nn.scoring import lookup_items, score_items
+from sessionrec.runtime.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
+from sessionrec.runtime.numerics import cpu_has_native_bf16
 
 GLIBC_DEFAULT_THRESHOLD = 128 * 1024
 
@@ -111,7 +112,7 @@ def main() -> None:
     data = open_dataset(args.data)
     max_length = int(data.train.sample_cut.max())
     model = create("srgnn")
-    module = model.init_module(data.n_items)
+    module = model.setup(data.train)
     module.train()
     rng = np.random.default_rng(0)
     spec = BatchSpec(graph=True)

@@ -4,11 +4,20 @@
     python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --set bf16_scoring=true
     python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --cpu-scoring openblas
 
+    python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --epoch --eval-fresh
+
 Training: the trainer's own step (forward, cross-entropy, backward, fused Adam) on
-shuffled batches built by the real pipeline, ``--batches`` batches per repetition after
-``--warmup`` batches, median samples/s of ``--reps`` repetitions. Ranking: the full test
-split scored against every item, median seconds of ``--eval-reps`` repetitions.
-Writes JSON to ``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``).
+shuffled batches built by the real pipeline, ``--batches`` batches per segment after
+``--warmup`` batches; every segment's samples/s is recorded and the median of ``--reps``
+segments reported. ``--epoch`` trains through one whole epoch (``--reps`` becomes the
+number of segments that covers it), so a slowdown as training goes on shows in the
+segments: a fresh model's first few hundred batches are not what a user's run sees.
+Ranking: the full test split scored against every item with the trained weights (the
+late state), median seconds of ``--eval-reps`` repetitions; ``--eval-fresh`` also times it
+once with the fresh model. The JSON records the floating-point mode of the process
+(``sessionrec.runtime.numerics``) and, at the end, the share of subnormal values in the
+weights, their gradients and Adam's moments. Writes JSON to
+``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``).
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ from sessionrec.data.dataset import Dataset
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create_from_overrides
-from sessionrec.nn.memory import retain_freed_buffers
-from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
+from sessionrec.runtime.memory import retain_freed_buffers
+from sessionrec.runtime.numerics import cpu_has_native_bf16, status
+from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
 from sessionrec.training import Trainer, make_optimizer
 
 
@@ -44,12 +54,46 @@ def cpu_name() -> str:
     return platform.processor()
 
 
+def cpu_flags() -> list[str]:
+    """The vector and matrix extensions that decide this CPU's GEMM speed."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return [flag for flag in wanted if flag in flags]
+
+
+def subnormal_share(tensors: list[torch.Tensor]) -> float:
+    """The fraction of float32 values that are subnormal, read from their bits."""
+    total = subnormal = 0
+    for tensor in tensors:
+        bits = tensor.detach().float().contiguous().view(torch.int32)
+        exponent_zero = (bits & 0x7F800000) == 0
+        subnormal += int((exponent_zero & ((bits & 0x007FFFFF) != 0)).sum())
+        total += bits.numel()
+    return subnormal / max(total, 1)
+
+
+def optimizer_moments(optimizer: torch.optim.Optimizer, name: str) -> list[torch.Tensor]:
+    return [state[name] for state in optimizer.state.values() if name in state]
+
+
+def time_ranking(model: NeuralRecommender, data: Dataset, batch_size: int) -> tuple[float, float]:
+    """Seconds of one full test ranking, and its HR@20."""
+    started = time.perf_counter()
+    evaluation = evaluate_scores(model.score, data.test, model.batch_spec, batch_size)
+    return time.perf_counter() - started, evaluation.metrics()["HR@20"]
+
+
 def training_setup(
     model: NeuralRecommender, data: Dataset
 ) -> tuple[torch.nn.Module, Trainer, torch.optim.Optimizer, Iterator[Batch]]:
     """A fresh module in training mode, its trainer and optimizer, and shuffled batches."""
-    model.vocab_, model.popularity_ = data.vocab, data.train.item_counts()
-    module = model.init_module(data.n_items)
+    module = model.setup(data.train)
     module.train()
     optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
     batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
@@ -64,22 +108,36 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)
     module, trainer, optimizer, batches = training_setup(model, data)
+    fresh_eval: float | None = None
+    if args.eval_fresh:
+        module.eval()
+        fresh_eval, _ = time_ranking(model, data, args.eval_batch_size)
+        module.train()
     for _ in range(args.warmup):
         trainer.step(module, optimizer, next(batches))
+    epoch_batches = -(-len(data.train) // model.config.batch_size)
+    reps = max((epoch_batches - args.warmup) // args.batches, 1) if args.epoch else args.reps
     rates = []
-    for _ in range(args.reps):
+    for _ in range(reps):
         samples, started = 0, time.perf_counter()
         for _ in range(args.batches):
             batch = next(batches)
             trainer.step(module, optimizer, batch)
             samples += batch.size
         rates.append(samples / (time.perf_counter() - started))
+    params = list(module.parameters())
+    subnormals = {
+        "weights": subnormal_share(params),
+        "gradients": subnormal_share([p.grad for p in params if p.grad is not None]),
+        "adam_exp_avg": subnormal_share(optimizer_moments(optimizer, "exp_avg")),
+        "adam_exp_avg_sq": subnormal_share(optimizer_moments(optimizer, "exp_avg_sq")),
+    }
     module.eval()
-    eval_seconds = []
+    eval_seconds, hr20 = [], float("nan")
     for _ in range(args.eval_reps):
-        started = time.perf_counter()
-        evaluation = evaluate_scores(model.score, data.test, model.batch_spec, args.eval_batch_size)
-        eval_seconds.append(time.perf_counter() - started)
+        seconds, hr20 = time_ranking(model, data, args.eval_batch_size)
+        eval_seconds.append(seconds)
+    quarter = max(len(rates) // 4, 1)
     return {
         "model": args.model,
         "config": model.config.to_dict(),
@@ -89,16 +147,27 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "items": data.n_items,
         "threads": args.threads,
         "cpu_scoring": args.cpu_scoring,
+        "numerics": status(),
+        "warmup_batches": args.warmup,
         "batches_per_rep": args.batches,
+        "batches_trained": args.warmup + reps * args.batches,
         "train_samples_per_s": [round(r, 1) for r in rates],
         "train_samples_per_s_median": round(statistics.median(rates), 1),
+        "first_quarter_median": round(statistics.median(rates[:quarter]), 1),
+        "last_quarter_median": round(statistics.median(rates[-quarter:]), 1),
+        "subnormal_share_at_end": {k: round(v, 6) for k, v in subnormals.items()},
+        "eval_seconds_fresh": None if fresh_eval is None else round(fresh_eval, 2),
         "eval_seconds": [round(s, 2) for s in eval_seconds],
-        "eval_seconds_median": round(statistics.median(eval_seconds), 2),
-        "eval_samples_per_s_median": round(len(data.test) / statistics.median(eval_seconds), 1),
+        "eval_seconds_median": round(statistics.median(eval_seconds), 2) if eval_seconds else None,
+        "eval_samples_per_s_median": (
+            round(len(data.test) / statistics.median(eval_seconds), 1) if eval_seconds else None
+        ),
         "eval_batch_size": args.eval_batch_size,
-        "untrained_test_HR@20": round(evaluation.metrics()["HR@20"], 3),
+        "trained_test_HR@20": round(hr20, 3),
         "torch": torch.__version__,
         "cpu": cpu_name(),
+        "cpu_flags": cpu_flags(),
+        "native_bf16": cpu_has_native_bf16(),
         "measured": time.strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -115,10 +184,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--eval-reps", type=int, default=3)
+    parser.add_argument("--epoch", action="store_true", help="segments over one whole epoch")
+    parser.add_argument("--eval-reps", type=int, default=3, help="0: no ranking after training")
+    parser.add_argument("--eval-fresh", action="store_true", help="also time a ranking before training")
     parser.add_argument("--eval-batch-size", type=int, default=1000)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if min(args.batches, args.reps, args.threads) < 1 or min(args.warmup, args.eval_reps) < 0:
+        parser.error("--batches, --reps and --threads must be positive; --warmup and --eval-reps >= 0")
     result = measure(args)
     tags = [s.replace("=", "_") for s in args.set]
     tags += [] if args.cpu_scoring == "torch" else [args.cpu_scoring]

@@ -22,12 +22,14 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessionrec import __version__
 from sessionrec.errors import CheckpointError
 from sessionrec.io import atomic_write_bytes
-from sessionrec.models.base import Recommender
+
+if TYPE_CHECKING:  # runs know models only by type: the trainer imports this module
+    from sessionrec.models.base import Recommender
 
 RUN_FILE = "run.json"
 MODEL_DIR = "model"
@@ -96,15 +98,14 @@ class Run:
     def finished(self) -> bool:
         return self.info_path.is_file() and self.info().get("status") == "finished"
 
-    def load_model(self) -> Recommender:
-        from sessionrec.models.registry import load_model
-
+    def require_finished(self) -> Path:
+        """The saved model's directory; one clear error while the run has not finished."""
         info = self.info()
         if info.get("status") != "finished":
             raise CheckpointError(
                 f"{self.directory}: the run has not finished (status {info.get('status')!r})"
             )
-        return load_model(self.model_dir)
+        return self.model_dir
 
     def append_metrics(self, record: dict[str, Any]) -> None:
         with self.metrics_path.open("a") as handle:

@@ -41,23 +41,77 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
-from sessionrec.data.batching import iterate_batches, n_batches
+from sessionrec.data.batching import Batch, BatchSpec, iterate_batches, n_batches
 from sessionrec.data.sessions import Split
-from sessionrec.errors import CheckpointError
+from sessionrec.errors import CheckpointError, DataError
 from sessionrec.evaluation import evaluate_scores
 from sessionrec.io import atomic_write_bytes
-from sessionrec.models.neural import NeuralRecommender
-from sessionrec.nn.memory import retain_freed_buffers
-from sessionrec.nn.scoring import cpu_has_native_bf16
-from sessionrec.nn.split_blas import cpu_scoring, set_cpu_scoring
 from sessionrec.runs import Run, same_training
+from sessionrec.runtime.memory import retain_freed_buffers
+from sessionrec.runtime.numerics import check_flushed, cpu_has_native_bf16
+from sessionrec.runtime.split_blas import cpu_scoring, set_cpu_scoring
 
 log = logging.getLogger("sessionrec.training")
+
+
+class TrainingConfig(Protocol):
+    """The settings the trainer reads (``models.neural.NeuralConfig`` has them all)."""
+
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def lr(self) -> float: ...
+    @property
+    def weight_decay(self) -> float: ...
+    @property
+    def lr_step(self) -> int: ...
+    @property
+    def lr_gamma(self) -> float: ...
+    @property
+    def lr_step_at(self) -> str: ...
+    @property
+    def patience(self) -> int: ...
+    @property
+    def min_delta(self) -> float: ...
+    @property
+    def select_metric(self) -> str: ...
+    @property
+    def shuffle(self) -> bool: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def bf16_scoring(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class Trainable(Protocol):
+    """What the trainer needs of a model, so that it never imports the models.
+
+    The model has been through ``prepare_fit`` (vocabulary and prepared structures set)
+    before the trainer builds its network with ``init_module``.
+    """
+
+    name: str
+
+    @property
+    def config(self) -> TrainingConfig: ...
+    @property
+    def batch_spec(self) -> BatchSpec: ...
+    @property
+    def n_items(self) -> int: ...
+    @property
+    def device(self) -> torch.device: ...
+    def to(self, device: torch.device | str) -> Any: ...
+    def init_module(self, n_items: int) -> nn.Module: ...
+    def score(self, batch: Batch) -> torch.Tensor: ...
 
 
 @dataclass
@@ -97,7 +151,7 @@ class TrainingState:
     partial: PartialEpoch | None = None
 
 
-def learning_rate(config: Any, epoch: int) -> float:
+def learning_rate(config: TrainingConfig, epoch: int) -> float:
     offset = 1 if config.lr_step_at == "start" else 0
     return config.lr * config.lr_gamma ** ((epoch + offset) // config.lr_step)
 
@@ -110,7 +164,7 @@ def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.de
 
 
 class Trainer:
-    def __init__(self, model: NeuralRecommender, options: TrainerOptions | None = None) -> None:
+    def __init__(self, model: Trainable, options: TrainerOptions | None = None) -> None:
         self.model = model
         self.options = options or TrainerOptions()
         self.config = model.config
@@ -122,6 +176,8 @@ class Trainer:
         retain_freed_buffers()
         device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
         set_cpu_scoring(opts.cpu_scoring, opts.threads or torch.get_num_threads())
+        if device.type == "cpu":
+            check_flushed()
         if config.bf16_scoring and device.type == "cpu" and not cpu_has_native_bf16():
             warnings.warn(
                 "bf16_scoring on a CPU without native bfloat16 products (AVX512-BF16/AMX): torch "
@@ -130,9 +186,10 @@ class Trainer:
                 stacklevel=2,
             )
         self.model.to(device)
-        self.model.vocab_ = train.vocab
-        if self.model.popularity_ is None:
-            self.model.popularity_ = train.item_counts()
+        if self.model.n_items != train.n_items:
+            raise DataError(
+                f"the model was prepared for {self.model.n_items} items, the data has {train.n_items}"
+            )
         module = self.model.init_module(train.n_items)
         optimizer = make_optimizer(module.parameters(), config.lr, config.weight_decay, device)
         state = TrainingState()

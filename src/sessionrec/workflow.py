@@ -33,7 +33,8 @@ from sessionrec.errors import ConfigError
 from sessionrec.evaluation import Evaluation
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.runs import Run, finish_run, start_run
-from sessionrec.training import Trainer, TrainerOptions
+from sessionrec.runtime import numerics
+from sessionrec.training import TrainerOptions
 
 REFIT_DIR = "refit"
 TEST_SELECTION_NOTE = (
@@ -108,6 +109,7 @@ def train_and_evaluate(
         resume=resume,
         data_path=data_path,
         protocol=protocol,
+        numerics=numerics.status(),
     )
     train, valid = dataset.train, None
     if select_on == "valid":
@@ -117,7 +119,7 @@ def train_and_evaluate(
     opts = options or TrainerOptions()
     opts.run, opts.resume, opts.select_on = run, resume, select_on if select_on != "none" else "valid"
     started = time.perf_counter()
-    state = Trainer(model, opts).fit(train, valid)
+    state = model.fit(train, valid, opts).training_state_
     refit_info: dict[str, Any] = {}
     if refit:
         model, refit_info = _refit(model, dataset, run, state.best_epoch + 1, opts)
@@ -155,7 +157,6 @@ def _refit(
         refit_run.checkpoint_path.unlink(missing_ok=True)
         refit_run.metrics_path.unlink(missing_ok=True)
     refit_options = dataclasses.replace(options, run=refit_run, select_on="valid")
-    model.vocab_, model.popularity_ = dataset.train.vocab, dataset.train.item_counts()
-    Trainer(model, refit_options).fit(dataset.train, None)
+    model.fit(dataset.train, None, refit_options)  # prepared anew, on every training session
     info = {"refit_epochs": epochs, "refit_history": refit_run.read_metrics()}
     return model, info

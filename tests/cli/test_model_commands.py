@@ -13,6 +13,7 @@ from sessionrec.cli import app
 from sessionrec.cli.recommend_io import recommend_jsonl
 from sessionrec.errors import DataError
 from sessionrec.models.pop import Pop
+from sessionrec.models.registry import load_run_model
 from sessionrec.runs import Run
 from tests.conftest import synthetic_dataset
 
@@ -59,7 +60,7 @@ def test_fit_stores_config_metrics_and_ranks(workdir: Path) -> None:
     assert info["status"] == "finished" and info["model"] == "itemknn"
     assert info["config"]["n_neighbors"] == 10  # the --set override, typed
     # the stored metrics are those of the saved model on the test split
-    model = Run(workdir / "knn").load_model()
+    model = load_run_model(workdir / "knn")
     evaluation = model.evaluate(synthetic_dataset().test)
     assert info["test_metrics"] == pytest.approx(evaluation.metrics())
     np.testing.assert_array_equal(np.load(workdir / "knn" / "ranks-syn.npy"), evaluation.ranks)
@@ -179,12 +180,12 @@ def test_recommend_file_streams_in_order_and_echoes_ids(workdir: Path, tmp_path:
     code, output = invoke("recommend", workdir / "knn", "--input", source, "--output", tmp_path / "o.jsonl")
     assert code == 0, output
     out = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
-    expected = Run(workdir / "knn").load_model().recommend([*sessions[:2], ["p003"], *sessions[2:]], k=20)
+    expected = load_run_model(workdir / "knn").recommend([*sessions[:2], ["p003"], *sessions[2:]], k=20)
     assert [line.get("session_id") for line in out] == ["s0", "s1", None, "s2", "s3", "s4"]
     assert [line["items"] for line in out] == expected.items
     assert [line["fallback"] for line in out] == [False, False, False, True, False, False]
     # chunk boundaries change nothing
-    model = Run(workdir / "knn").load_model()
+    model = load_run_model(workdir / "knn")
     assert recommend_jsonl(model, source, tmp_path / "chunked.jsonl", k=20, chunk=2) == 6
     assert (tmp_path / "chunked.jsonl").read_text() == (tmp_path / "o.jsonl").read_text()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionrec.nn.split_blas import set_cpu_scoring
+from sessionrec.runtime.split_blas import set_cpu_scoring
 from tests.cli.test_model_commands import invoke, said
 from tests.conftest import synthetic_dataset
 

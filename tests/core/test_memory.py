@@ -8,7 +8,7 @@ import resource
 import pytest
 import torch
 
-from sessionrec.nn.memory import retain_freed_buffers
+from sessionrec.runtime.memory import retain_freed_buffers
 
 
 @pytest.mark.skipif(platform.system() != "Linux" or not platform.libc_ver()[0], reason="glibc only")

@@ -13,9 +13,9 @@ from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
 from sessionrec.nn import target_attention
 from sessionrec.nn.scoring import score_items
-from sessionrec.nn.split_blas import SplitBlas, cpu_scoring, set_cpu_scoring
 from sessionrec.nn.target_attention import target_attention_scores
-from sessionrec.training import Trainer, TrainerOptions
+from sessionrec.runtime.split_blas import SplitBlas, cpu_scoring, set_cpu_scoring
+from sessionrec.training import TrainerOptions
 from tests.conftest import synthetic_dataset
 from tests.models.test_tagnn import random_attention_inputs
 
@@ -93,9 +93,9 @@ def test_training_with_openblas_follows_torch_and_is_recorded() -> None:
     histories = {}
     for backend in ("torch", "openblas"):
         model = create("srgnn", **config)
-        histories[backend] = (
-            Trainer(model, TrainerOptions(cpu_scoring=backend, threads=2)).fit(train, valid).history
-        )
+        histories[backend] = model.fit(
+            train, valid, TrainerOptions(cpu_scoring=backend, threads=2)
+        ).training_state_.history
     assert [r["cpu_scoring"] for r in histories["openblas"]] == ["openblas"] * 2
     assert cpu_scoring() == "openblas"  # process-wide, as set by the trainer
     for ours, theirs in zip(histories["openblas"], histories["torch"], strict=True):

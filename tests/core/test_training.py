@@ -20,6 +20,7 @@ import torch
 from sessionrec.data.dataset import Dataset
 from sessionrec.data.sessions import Split
 from sessionrec.errors import CheckpointError, ConfigError
+from sessionrec.integrity import sha256_file
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender
 from sessionrec.models.registry import create
 from sessionrec.runs import Run, start_run
@@ -40,7 +41,7 @@ def test_validation_selection_keeps_the_best_epoch() -> None:
     data = synthetic_dataset()
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{**FAST, "epochs": 3})
-    state = Trainer(model).fit(train, valid)
+    state = model.fit(train, valid).training_state_
     scores = [record["valid_MRR@20"] for record in state.history]
     assert state.best_epoch == max(range(3), key=scores.__getitem__)
     assert model.evaluate(valid).metrics()["MRR@20"] == pytest.approx(max(scores))
@@ -51,7 +52,7 @@ def test_each_epoch_logs_one_line_with_its_figures(caplog: pytest.LogCaptureFixt
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{**FAST, "epochs": 2, "select_metric": "NDCG@10"})
     with caplog.at_level(logging.INFO, logger="sessionrec.training"):
-        state = Trainer(model).fit(train, valid)
+        state = model.fit(train, valid).training_state_
     lines = [r.getMessage() for r in caplog.records if r.name == "sessionrec.training"]
     assert len(lines) == 2
     last = state.history[-1]
@@ -65,7 +66,7 @@ def test_patience_stops_early() -> None:
     train, valid = data.validation_split(0.2)
     # lr = 0 after the first epoch: nothing improves, so patience 1 stops at epoch 2
     model = create("srgnn", **{**FAST, "epochs": 10, "patience": 1, "lr_step": 1, "lr_gamma": 1e-30})
-    state = Trainer(model).fit(train, valid)
+    state = model.fit(train, valid).training_state_
     assert len(state.history) <= 3
 
 
@@ -111,7 +112,7 @@ _CHILD = textwrap.dedent(
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    Trainer(model, TrainerOptions(run=run)).fit(train, valid)
+    model.fit(train, valid, TrainerOptions(run=run))
     """
 )
 
@@ -133,7 +134,7 @@ def uninterrupted() -> Uninterrupted:
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
-    return Uninterrupted(data, train, valid, model, Trainer(model).fit(train, valid))
+    return Uninterrupted(data, train, valid, model, model.fit(train, valid).training_state_)
 
 
 def _kill_training_child(tmp_path: Path, source: str, marker: bytes) -> Run:
@@ -157,7 +158,7 @@ def _resume(run: Run, reference: Uninterrupted) -> tuple[NeuralRecommender, Trai
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
     run = start_run(run.directory, model, reference.data.manifest, resume=True)
-    state = Trainer(model, TrainerOptions(run=run, resume=True)).fit(reference.train, reference.valid)
+    state = model.fit(reference.train, reference.valid, TrainerOptions(run=run, resume=True)).training_state_
     return model, state
 
 
@@ -199,7 +200,7 @@ _CHILD_MID_EPOCH = textwrap.dedent(
 
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    Trainer(model, TrainerOptions(run=run, checkpoint_minutes=0)).fit(train, valid)
+    model.fit(train, valid, TrainerOptions(run=run, checkpoint_minutes=0))
     """
 )
 
@@ -224,17 +225,15 @@ def test_checkpoint_errors(tmp_path: Path) -> None:
     data = synthetic_dataset()
     model = create("srgnn", **{**FAST, "epochs": 1})
     run = start_run(tmp_path / "run", model, data.manifest)
-    Trainer(model, TrainerOptions(run=run)).fit(data.train, data.test)
+    model.fit(data.train, data.test, TrainerOptions(run=run))
     other = create("srgnn", **{**FAST, "epochs": 1, "embedding_dim": 8})
     with pytest.raises(CheckpointError, match="same model and config"):
         start_run(tmp_path / "run", other, data.manifest, resume=True)
     with pytest.raises(CheckpointError, match="another model or configuration"):
-        Trainer(other, TrainerOptions(run=run, resume=True)).fit(data.train)
+        other.fit(data.train, None, TrainerOptions(run=run, resume=True))
     run.checkpoint_path.write_bytes(run.checkpoint_path.read_bytes()[:100])
     with pytest.raises(CheckpointError, match="truncated"):
-        Trainer(create("srgnn", **{**FAST, "epochs": 1}), TrainerOptions(run=run, resume=True)).fit(
-            data.train
-        )
+        create("srgnn", **{**FAST, "epochs": 1}).fit(data.train, None, TrainerOptions(run=run, resume=True))
     with pytest.raises(CheckpointError, match="not empty"):
         start_run(tmp_path / "run", model, data.manifest)
 
@@ -243,12 +242,12 @@ def test_resume_may_change_only_the_stopping_rule(tmp_path: Path) -> None:
     data = synthetic_dataset()
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{**FAST, "epochs": 2})
-    Trainer(model, TrainerOptions(run=start_run(tmp_path / "run", model, data.manifest))).fit(train, valid)
-    reference = Trainer(create("srgnn", **{**FAST, "epochs": 3})).fit(train, valid)
+    model.fit(train, valid, TrainerOptions(run=start_run(tmp_path / "run", model, data.manifest)))
+    reference = create("srgnn", **{**FAST, "epochs": 3}).fit(train, valid).training_state_
 
     longer = create("srgnn", **{**FAST, "epochs": 3, "patience": 5})
     run = start_run(tmp_path / "run", longer, data.manifest, resume=True)
-    state = Trainer(longer, TrainerOptions(run=run, resume=True)).fit(train, valid)
+    state = longer.fit(train, valid, TrainerOptions(run=run, resume=True)).training_state_
     assert [r["valid_MRR@20"] for r in state.history] == pytest.approx(
         [r["valid_MRR@20"] for r in reference.history]
     )  # the third epoch continues the first two exactly
@@ -260,7 +259,7 @@ def test_resume_may_change_only_the_stopping_rule(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="only epochs, patience may change"):
         start_run(tmp_path / "run", other_lr, data.manifest, resume=True)
     with pytest.raises(CheckpointError, match="another model or configuration"):
-        Trainer(other_lr, TrainerOptions(run=run, resume=True)).fit(train, valid)
+        other_lr.fit(train, valid, TrainerOptions(run=run, resume=True))
 
 
 def test_a_run_saved_before_a_config_key_existed_resumes_while_it_keeps_its_default(tmp_path: Path) -> None:
@@ -268,7 +267,7 @@ def test_a_run_saved_before_a_config_key_existed_resumes_while_it_keeps_its_defa
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{**FAST, "epochs": 1})
     run = start_run(tmp_path / "run", model, data.manifest)
-    Trainer(model, TrainerOptions(run=run)).fit(train, valid)
+    model.fit(train, valid, TrainerOptions(run=run))
     # rewrite the run as an older version saved it, without min_delta
     info = json.loads(run.info_path.read_text())
     del info["config"]["min_delta"]
@@ -281,11 +280,19 @@ def test_a_run_saved_before_a_config_key_existed_resumes_while_it_keeps_its_defa
     with pytest.raises(CheckpointError, match="same model and config"):
         start_run(tmp_path / "run", stricter, data.manifest, resume=True)
     with pytest.raises(CheckpointError, match="another model or configuration"):
-        Trainer(stricter, TrainerOptions(run=run, resume=True)).fit(train, valid)
+        stricter.fit(train, valid, TrainerOptions(run=run, resume=True))
     longer = create("srgnn", **{**FAST, "epochs": 2})
     run = start_run(tmp_path / "run", longer, data.manifest, resume=True)
-    state = Trainer(longer, TrainerOptions(run=run, resume=True)).fit(train, valid)
+    state = longer.fit(train, valid, TrainerOptions(run=run, resume=True)).training_state_
     assert [r["epoch"] for r in state.history] == [0, 1]
+
+
+def rerecord_digests(directory: Path) -> None:
+    """Record the files' current SHA-256 in model.json, as if they had been saved so."""
+    meta_path = directory / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["files"] = {name: sha256_file(directory / name) for name in meta["files"]}
+    meta_path.write_text(json.dumps(meta))
 
 
 def test_saved_weights_are_checked(tmp_path: Path) -> None:
@@ -296,9 +303,13 @@ def test_saved_weights_are_checked(tmp_path: Path) -> None:
     state = torch.load(weights, weights_only=True)
     state["embedding.weight"] = state["embedding.weight"][:5]
     torch.save(state, weights)
+    with pytest.raises(CheckpointError, match=r"weights\.pt: content does not match the SHA-256"):
+        type(model).load(tmp_path / "m")
+    rerecord_digests(tmp_path / "m")  # a consistent but foreign file reaches the shape check
     with pytest.raises(CheckpointError, match="do not fit"):
         type(model).load(tmp_path / "m")
     weights.write_bytes(b"\x00" * 10)
+    rerecord_digests(tmp_path / "m")
     with pytest.raises(CheckpointError, match="truncated"):
         type(model).load(tmp_path / "m")
 
@@ -310,11 +321,12 @@ def test_bf16_scoring_warns_on_a_cpu_without_native_bfloat16(monkeypatch: pytest
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
     model = create("srgnn", **{**FAST, "epochs": 1, "bf16_scoring": True})
     with pytest.warns(RuntimeWarning, match="bfloat16"):
-        Trainer(model, TrainerOptions(device="cpu", max_batches=1)).fit(data.train)
+        model.fit(data.train, None, TrainerOptions(device="cpu", max_batches=1))
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        Trainer(
-            create("srgnn", **{**FAST, "epochs": 1, "bf16_scoring": True}),
+        create("srgnn", **{**FAST, "epochs": 1, "bf16_scoring": True}).fit(
+            data.train,
+            None,
             TrainerOptions(device="cpu", max_batches=1),
-        ).fit(data.train)
+        )

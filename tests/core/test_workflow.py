@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sessionrec.errors import ConfigError
-from sessionrec.models.registry import create
+from sessionrec.models.registry import create, load_run_model
 from sessionrec.workflow import REFIT_DIR, recorded_seconds, train_and_evaluate
 from tests.conftest import synthetic_dataset
 
@@ -43,9 +43,8 @@ def test_refit_equals_a_fixed_run_for_the_selected_epoch_count(tmp_path: Path) -
 def test_refit_model_is_the_one_saved_and_evaluated(tmp_path: Path) -> None:
     data = synthetic_dataset()
     result = train_and_evaluate(create("srgnn", **FAST), data, tmp_path / "run", refit=True)
-    from sessionrec.runs import Run
 
-    loaded = Run(tmp_path / "run").load_model()
+    loaded = load_run_model(tmp_path / "run")
     assert loaded.config.epochs == result.info["refit_epochs"]
     np.testing.assert_array_equal(loaded.evaluate(data.test).ranks, result.evaluation.ranks)
 

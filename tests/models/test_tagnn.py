@@ -18,7 +18,7 @@ from sessionrec.models.tagnn import TAGNNModule
 from sessionrec.nn import target_attention
 from sessionrec.nn.readout import phantom_softmax
 from sessionrec.nn.target_attention import target_attention_scores
-from sessionrec.nn.workspace import Workspace
+from sessionrec.runtime.workspace import Workspace
 from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.02, "lr_step": 100}
@@ -44,7 +44,7 @@ class TestTAGNN(ContractTests):
 
 def module(name: str = "tagnn", n_items: int = 12, pad_length: int = 9, **extra: object) -> TAGNNModule:
     model = create(name, embedding_dim=6, **extra)
-    model._train_pad_length = pad_length  # type: ignore[attr-defined]
+    model.prepared_ = {"longest_prefix": np.array(pad_length)}  # as prepare() on a training split
     built = model.init_module(n_items)
     assert isinstance(built, TAGNNModule)
     return built.double().eval()

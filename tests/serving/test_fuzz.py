@@ -23,7 +23,8 @@ from sessionrec.serving import ServeConfig, create_app
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+# sessionrec flushes subnormal floats on its threads (runtime.numerics): none can be drawn
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_subnormal=False) | st.text(max_size=20)
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),

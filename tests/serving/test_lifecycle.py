@@ -10,19 +10,19 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from sessionrec.runs import Run
+from sessionrec.models.registry import load_run_model
 from sessionrec.serving import ServeConfig, create_app
 
 
 def test_ready_is_503_until_the_model_is_loaded(pop_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    original = Run.load_model
+    import sessionrec.serving.app as app_module
 
-    def slow_load(self: Run):  # type: ignore[no-untyped-def]
+    def slow_load(directory: Path):  # type: ignore[no-untyped-def]
         release.wait(10)
-        return original(self)
+        return load_run_model(directory)
 
-    monkeypatch.setattr(Run, "load_model", slow_load)
+    monkeypatch.setattr(app_module, "load_run_model", slow_load)
     with TestClient(create_app(pop_run)) as client:
         assert client.get("/health").status_code == 200
         waiting = client.get("/ready")
@@ -54,7 +54,7 @@ def test_a_broken_run_keeps_the_process_up_and_says_why(pop_run: Path, tmp_path:
 
 
 def test_create_app_needs_exactly_one_model_source(pop_run: Path) -> None:
-    model = Run(pop_run).load_model()
+    model = load_run_model(pop_run)
     with pytest.raises(ValueError, match="exactly one"):
         create_app(pop_run, model=model)
     with pytest.raises(ValueError, match="exactly one"):
@@ -62,7 +62,7 @@ def test_create_app_needs_exactly_one_model_source(pop_run: Path) -> None:
 
 
 def test_prefitted_model_is_ready_immediately(pop_run: Path) -> None:
-    model = Run(pop_run).load_model()
+    model = load_run_model(pop_run)
     app = create_app(model=model, config=ServeConfig(max_k=5), run_info={"data": {"source": "x"}})
     with TestClient(app) as client:
         assert client.get("/ready").status_code == 200

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from sessionrec.data.dataset import Dataset
 from sessionrec.models import registry
-from sessionrec.runs import Run
+from sessionrec.models.registry import load_run_model
 
 TINY_NEURAL = {"epochs": 1, "embedding_dim": 8, "batch_size": 64}
 
@@ -43,7 +43,7 @@ def test_every_model_serves_what_it_recommends(
     fields = set(cls.config_class.field_names())
     overrides = {key: value for key, value in TINY_NEURAL.items() if key in fields}
     run_dir = save_run(tmp_path / name, name, log, **overrides)
-    model = Run(run_dir).load_model()
+    model = load_run_model(run_dir)
     client = serve(run_dir)
 
     external = log.vocab.external.tolist()

@@ -36,7 +36,8 @@ from sessionrec.evaluation import compare as paired_compare
 from sessionrec.models import registry
 from sessionrec.models.base import Recommender
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.runs import Run, finish_run, start_run
+from sessionrec.models.registry import load_run_model
+from sessionrec.runs import finish_run, start_run
 from sessionrec.training import TrainerOptions
 
 TiesOption = Annotated[
@@ -111,7 +112,7 @@ def evaluate_command(
     batch_size: BatchOption = 500,
 ) -> None:
     """Rank every test prefix's next item among all items; keep the per-sample ranks."""
-    model = Run(run).load_model()
+    model = load_run_model(run)
     dataset = load_data(data)
     check_compatible(model, dataset, data)
     evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
@@ -157,7 +158,7 @@ def recommend_command(
         raise DataError("--input needs --output (where to write the recommendations)")
     if k <= 0:
         raise DataError(f"--k must be a positive integer, got {k}")
-    model = Run(run).load_model()
+    model = load_run_model(run)
     if input_ is not None and output is not None:
         _recommend_file(model, input_, output, k, exclude_seen)
         return

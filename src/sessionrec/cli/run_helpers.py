@@ -20,6 +20,7 @@ from sessionrec.data.dataset import Dataset
 from sessionrec.errors import DataError
 from sessionrec.evaluation import CUTOFFS, Evaluation, evaluate_scores
 from sessionrec.models.base import Recommender
+from sessionrec.models.registry import load_run_model
 from sessionrec.runs import Run
 
 HEADER = "HR@K = P@K = Recall@K (one held-out item per test prefix); full ranking, in %"
@@ -105,7 +106,7 @@ def ranks_for(run: Path, dataset: Dataset, data: Path, batch_size: int, ties: Ti
         ranks = np.load(path, allow_pickle=False)
         if ranks.shape == lengths.shape:
             return Evaluation(ranks, lengths, ties.value)
-    model = Run(run).load_model()
+    model = load_run_model(run)
     check_compatible(model, dataset, data)
     evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
     np.save(path, evaluation.ranks)

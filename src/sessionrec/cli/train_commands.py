@@ -12,7 +12,7 @@ from sessionrec.cli.common import console, friendly_errors
 from sessionrec.errors import ConfigError
 from sessionrec.models import registry
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.nn.split_blas import CPU_SCORING_BACKENDS
+from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 
 

@@ -1,18 +1,24 @@
 """The contract every model obeys (DESIGN.md), written once.
 
 - ``Model(config)`` only stores a validated config; no work in the constructor.
-- ``fit(train, valid=None) -> self``.
+- ``fit(train, valid=None) -> self``, always through one sequence: ``prepare(train)``
+  (what comes from the whole training log: vocabulary statistics, global graphs,
+  neighbour indices, samplers; ``models.prepared``), then the model's own ``_fit``
+  (a neural model builds its network from what was prepared and hands it to the trainer).
 - ``score(batch) -> Tensor[B, N]``: column j scores internal item j + 1 (padding
   is never a candidate). Evaluation and serving are built on this alone.
 - ``recommend(sessions, k)``: external ids in and out; unknown items are dropped
   and reported; a session with no known item falls back to the most popular
   training items, flagged in the result.
-- ``save(dir)`` / ``load(dir)``: config JSON + vocabulary + arrays, never a pickle.
+- ``save(dir)`` / ``load(dir)``: config JSON + vocabulary + arrays (weights and prepared
+  structures), never a pickle; the SHA-256 of every file is recorded in ``model.json``
+  and checked before anything is read back.
 """
 
 from __future__ import annotations
 
 import json
+import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +35,16 @@ from sessionrec.data.sessions import Split
 from sessionrec.data.vocab import ExternalId, ItemVocab
 from sessionrec.errors import CheckpointError, ConfigError, DataError
 from sessionrec.evaluation import Evaluation, TieMode, evaluate_scores
+from sessionrec.integrity import digest_files, verify_files
 from sessionrec.io import atomic_directory
+from sessionrec.models.prepared import (
+    PREPARED_FILE,
+    Prepared,
+    cache_path,
+    decode_prepared,
+    save_prepared,
+    split_fingerprint,
+)
 
 MODEL_FILE = "model.json"
 
@@ -52,6 +67,8 @@ class Recommender(ABC):
 
     name: ClassVar[str] = "?"
     config_class: ClassVar[type[Config]]
+    # config keys that shape what ``prepare`` builds; a tuple caches it on disk (costly ones)
+    prepare_keys: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         if config is None:
@@ -66,6 +83,8 @@ class Recommender(ABC):
         self.preset: str | None = None
         self.vocab_: ItemVocab | None = None
         self.popularity_: np.ndarray | None = None  # training clicks per item 0..N
+        self.prepared_: Prepared = {}  # what prepare() built from the training sessions
+        self.train_fingerprint_: str | None = None  # the training split it was built from
 
     # -- hooks -------------------------------------------------------------------------
     @property
@@ -73,8 +92,17 @@ class Recommender(ABC):
         """What the model needs from a batch (truncation, session graph)."""
         return BatchSpec()
 
+    def prepare(self, train: Split) -> Prepared:
+        """Structures learned from the whole training log before any network exists.
+
+        Called once per fit on that fit's training sessions (selection and refit each
+        on their own), saved with the model and loaded with it. Default: nothing.
+        """
+        return {}
+
     @abstractmethod
-    def _fit(self, train: Split, valid: Split | None) -> None: ...
+    def _fit(self, train: Split, valid: Split | None) -> None:
+        """Learn from ``train`` once ``prepare_fit`` has run (``self.prepared_`` is set)."""
 
     @abstractmethod
     def score(self, batch: Batch) -> torch.Tensor:
@@ -89,14 +117,43 @@ class Recommender(ABC):
 
     # -- contract ----------------------------------------------------------------------
     def fit(self, train: Split, valid: Split | None = None) -> Self:
+        self.prepare_fit(train, valid)
+        self._fit(train, valid)
+        return self
+
+    def prepare_fit(self, train: Split, valid: Split | None = None, prepared: Prepared | None = None) -> None:
+        """The first step of every fit: vocabulary, popularity and ``prepare(train)``.
+
+        ``prepared``: structures already built from these same sessions (a resumed run's),
+        used instead of preparing again.
+        """
         if len(train) == 0:
             raise DataError("cannot fit on a split with no training samples")
         if valid is not None and valid.vocab is not train.vocab and valid.n_items != train.n_items:
             raise DataError("train and validation splits use different item vocabularies")
         self.vocab_ = train.vocab
         self.popularity_ = train.item_counts()
-        self._fit(train, valid)
-        return self
+        self.train_fingerprint_ = split_fingerprint(train)
+        self.prepared_ = self._prepare_cached(train) if prepared is None else prepared
+
+    def _prepare_cached(self, train: Split) -> Prepared:
+        """``prepare(train)``, read from the on-disk cache when the model declares it costly."""
+        if self.prepare_keys is None:
+            return self.prepare(train)
+        assert self.train_fingerprint_ is not None
+        settings = {key: getattr(self.config, key) for key in self.prepare_keys}
+        path = cache_path(self.name, settings, self.train_fingerprint_)
+        if path is not None and path.is_file():
+            try:
+                prepared, meta = decode_prepared(path, train.n_items)
+                if meta.get("train_fingerprint") == self.train_fingerprint_:
+                    return prepared
+            except CheckpointError:
+                pass  # a damaged cache entry is rebuilt and replaced
+        prepared = self.prepare(train)
+        if path is not None:
+            save_prepared(path, prepared, train.n_items, self.train_fingerprint_)
+        return prepared
 
     @property
     def is_fitted(self) -> bool:
@@ -186,12 +243,17 @@ class Recommender(ABC):
             assert self.popularity_ is not None
             self._save_weights(tmp)
             np.save(tmp / "popularity.npy", self.popularity_)
+            if self.prepared_:
+                fingerprint = self.train_fingerprint_ or ""
+                save_prepared(tmp / PREPARED_FILE, self.prepared_, vocab.n_items, fingerprint)
             meta = {
                 "model": self.name,
                 "preset": self.preset,
                 "config": self.config.to_dict(),
                 "n_items": vocab.n_items,
+                "train_fingerprint": self.train_fingerprint_,
                 "sessionrec_version": __version__,
+                "files": digest_files(tmp),  # SHA-256 of every file above, checked at load
             }
             (tmp / MODEL_FILE).write_text(json.dumps(meta, indent=2))
         return directory
@@ -204,8 +266,8 @@ class Recommender(ABC):
         try:
             with np.load(path, allow_pickle=False) as npz:
                 state = {name: npz[name] for name in npz.files}
-        except (OSError, ValueError, EOFError) as exc:
-            raise CheckpointError(f"{path}: unreadable ({exc})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise CheckpointError(f"{path}: unreadable or truncated ({exc})") from None
         self._set_state(state)
 
     @classmethod
@@ -214,8 +276,10 @@ class Recommender(ABC):
         meta = read_model_meta(directory)
         if meta["model"] != cls.name:
             raise CheckpointError(f"{directory} holds a {meta['model']!r} model, not {cls.name!r}")
+        verify_files(directory, meta.get("files") or {})
         model = cls(cls.config_class.from_dict(meta["config"]))
         model.preset = meta.get("preset")
+        model.train_fingerprint_ = meta.get("train_fingerprint")
         try:
             model.vocab_ = ItemVocab.load(directory)
             model.popularity_ = np.load(directory / "popularity.npy", allow_pickle=False)
@@ -223,6 +287,10 @@ class Recommender(ABC):
             raise CheckpointError(f"{directory}: {exc}") from None
         if model.vocab_.n_items != meta["n_items"] or len(model.popularity_) != meta["n_items"] + 1:
             raise CheckpointError(f"{directory}: vocabulary does not match the saved model")
+        if (directory / PREPARED_FILE).is_file():
+            model.prepared_, prepared_meta = decode_prepared(directory / PREPARED_FILE, model.vocab_.n_items)
+            if prepared_meta.get("train_fingerprint") != (model.train_fingerprint_ or ""):
+                raise CheckpointError(f"{directory}: prepared structures come from other training data")
         model._load_weights(directory)
         return model
 

@@ -4,6 +4,12 @@ A neural model builds an ``nn.Module`` whose ``forward(batch)`` returns scores
 [B, N] of items 1..N; the trainer (``sessionrec.training``) fits it with softmax
 cross-entropy over all items, as every paper's code does (the binary
 cross-entropy printed in several papers is not what their code optimises).
+
+``fit(train, valid, options)`` is the one path every caller takes (library, CLI,
+experiment runner, refit, resume, demo, benchmarks): ``prepare_fit`` (vocabulary,
+popularity, ``prepare(train)``), then ``build_module`` from what was prepared, then the
+trainer. With a run directory, the prepared structures are also written there before
+training, and a resumed run reads them back instead of preparing again.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from abc import abstractmethod
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import numpy as np
 import torch
@@ -22,6 +28,14 @@ from sessionrec.data.batching import Batch
 from sessionrec.data.sessions import Split
 from sessionrec.errors import CheckpointError
 from sessionrec.models.base import Recommender
+from sessionrec.models.prepared import (
+    PREPARED_FILE,
+    Prepared,
+    decode_prepared,
+    save_prepared,
+    split_fingerprint,
+)
+from sessionrec.training import Trainer, TrainerOptions, TrainingState
 
 WEIGHTS_FILE = "weights.pt"
 
@@ -94,10 +108,24 @@ class NeuralRecommender(Recommender):
             self.module_.to(self._device)
         return self
 
-    def _fit(self, train: Split, valid: Split | None) -> None:
-        from sessionrec.training import Trainer
+    def fit(self, train: Split, valid: Split | None = None, options: TrainerOptions | None = None) -> Self:
+        """Prepare on ``train``, build the network, train it (``options``: run directory, resume...)."""
+        options = options or TrainerOptions()
+        self.prepare_fit(train, valid, _resumed_prepared(options, train))
+        if options.run is not None:
+            assert self.train_fingerprint_ is not None
+            path = options.run.directory / PREPARED_FILE
+            save_prepared(path, self.prepared_, train.n_items, self.train_fingerprint_)
+        self.training_state_: TrainingState = Trainer(self, options).fit(train, valid)
+        return self
 
-        Trainer(self).fit(train, valid)
+    def setup(self, train: Split, prepared: Prepared | None = None) -> nn.Module:
+        """Prepare on ``train`` and build the seeded network, without training (benchmarks, checks)."""
+        self.prepare_fit(train, None, prepared)
+        return self.init_module(train.n_items)
+
+    def _fit(self, train: Split, valid: Split | None) -> None:
+        self.training_state_ = Trainer(self).fit(train, valid)
 
     def score(self, batch: Batch) -> torch.Tensor:
         if self.module_ is None:
@@ -123,6 +151,19 @@ class NeuralRecommender(Recommender):
         except RuntimeError as exc:
             raise CheckpointError(f"{directory}: weights do not fit this model ({exc})") from None
         module.eval()
+
+
+def _resumed_prepared(options: TrainerOptions, train: Split) -> Prepared | None:
+    """A resumed run's prepared structures, checked to come from these training sessions."""
+    run = options.run
+    if not options.resume or run is None or not (run.directory / PREPARED_FILE).is_file():
+        return None
+    prepared, meta = decode_prepared(run.directory / PREPARED_FILE, train.n_items)
+    if meta.get("train_fingerprint") != split_fingerprint(train):
+        raise CheckpointError(
+            f"{run.directory}: the run was prepared on other training sessions; it cannot resume on these"
+        )
+    return prepared
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:

@@ -78,5 +78,12 @@ def load_model(directory: str | Path) -> Recommender:
     return cls.load(directory)
 
 
+def load_run_model(run_directory: str | Path) -> Recommender:
+    """The model of a finished run directory (``sessionrec fit`` / ``train`` output)."""
+    from sessionrec.runs import Run
+
+    return load_model(Run(Path(run_directory)).require_finished())
+
+
 def _load_builtin() -> None:
     import sessionrec.models  # noqa: F401 - importing registers the built-in models

@@ -42,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -50,6 +51,7 @@ from sessionrec.config import check
 from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.data.sessions import Split
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
+from sessionrec.models.prepared import Prepared
 from sessionrec.models.registry import register, register_preset
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
@@ -163,21 +165,29 @@ class TAGNN(NeuralRecommender):
 
     config_class = TAGNNConfig
     config: TAGNNConfig
-    _train_pad_length: int = 0
 
     @property
     def batch_spec(self) -> BatchSpec:
         return BatchSpec(graph=True)
 
-    def _fit(self, train: Split, valid: Split | None) -> None:
+    def prepare(self, train: Split) -> Prepared:
         # pad_length=-1 follows the code: phantom padding up to the longest training prefix
-        self._train_pad_length = int(train.prefix_lengths.max(initial=0))
-        super()._fit(train, valid)
+        return {"longest_prefix": np.array(int(train.prefix_lengths.max(initial=0)), dtype=np.int64)}
+
+    @property
+    def resolved_pad_length(self) -> int:
+        """The phantom padding length the network uses (0 where no padded softmax is on)."""
+        config = self.config
+        if not config.uses_padding:
+            return 0
+        if config.pad_length >= 0:
+            return config.pad_length
+        if "longest_prefix" not in self.prepared_:
+            raise RuntimeError("TAGNN with pad_length=-1 must be prepared on its training sessions first")
+        return int(self.prepared_["longest_prefix"])
 
     def build_module(self, n_items: int) -> nn.Module:
-        config = self.config
-        pad = config.pad_length if config.pad_length >= 0 else self._train_pad_length
-        return TAGNNModule(n_items, config, pad if config.uses_padding else 0)
+        return TAGNNModule(n_items, self.config, self.resolved_pad_length)
 
 
 _PAPER = {"combine": "concat", "readout_softmax": "none", "target_softmax": "masked"}

@@ -16,7 +16,7 @@ its formulation decides the trainer's speed on a CPU:
   AVX2-only CPU (AMD Zen 3 here) torch emulates them at 4-6 GFLOP/s, ten times slower
   than float32 (``benchmarks/gemm_roofline.py``), and the trainer warns;
 - on a CPU the three float32 products can run through NumPy's OpenBLAS instead, the
-  items split across threads (``nn.split_blas.set_cpu_scoring("openblas")``, the
+  items split across threads (``runtime.split_blas.set_cpu_scoring("openblas")``, the
   trainer's ``--cpu-scoring openblas``): same results up to float32 rounding.
 """
 
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sessionrec.nn.split_blas import split_for
+from sessionrec.runtime.split_blas import split_for
 
 COLUMNS_MAX_ROWS = 32  # fewer sessions than this, without gradients, use the [d, N] layout
 
@@ -117,14 +117,6 @@ class CachedItemColumns(nn.Module):
     def _apply(self, fn: Any, recurse: bool = True) -> CachedItemColumns:
         self.drop_item_columns()
         return super()._apply(fn, recurse)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (else torch emulates it, slowly)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def score_items(

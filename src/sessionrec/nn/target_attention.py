@@ -33,8 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sessionrec.nn.split_blas import SplitBlas, split_for
-from sessionrec.nn.workspace import Workspace, buffer
+from sessionrec.runtime.split_blas import SplitBlas, split_for
+from sessionrec.runtime.workspace import Workspace, buffer
 
 BLOCK = 1 << 16  # most items per block (see the module docstring)
 

@@ -21,8 +21,9 @@ from fastapi import FastAPI
 
 from sessionrec import __version__
 from sessionrec.models.base import Recommender
-from sessionrec.nn.memory import retain_freed_buffers
+from sessionrec.models.registry import load_run_model
 from sessionrec.runs import Run
+from sessionrec.runtime.memory import retain_freed_buffers
 from sessionrec.serving.batcher import MicroBatcher
 from sessionrec.serving.http import BodyLimitMiddleware, install_error_handlers
 from sessionrec.serving.metrics import MetricsMiddleware, ServiceMetrics, record_error
@@ -115,7 +116,7 @@ async def _load(state: ServiceState) -> None:
     run = Run(state.run_dir)
     try:
         state.run_info = await asyncio.to_thread(run.info)
-        state.model = await asyncio.to_thread(run.load_model)
+        state.model = await asyncio.to_thread(load_run_model, state.run_dir)
     except Exception as exc:  # reported by /ready; the process stays up for inspection
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.error("could not load the model of %s: %s", state.run_dir, state.load_error)

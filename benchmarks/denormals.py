@@ -1,0 +1,102 @@
+"""Training and ranking speed with subnormal floats flushed (the default) and kept (IEEE).
+
+    python benchmarks/denormals.py                      # the committed set (about 40 min)
+    python benchmarks/denormals.py --jobs srgnn:diginetica:epoch tagnn:yoochoose1_64:600
+
+Each job is ``MODEL:DATASET:LENGTH`` with LENGTH ``epoch`` (one whole epoch) or a number of
+batches. For each job, ``train_throughput.py`` runs twice in fresh processes, once with
+``SESSIONREC_KEEP_DENORMALS=1`` (gradual underflow, as plain PyTorch) and once with the
+package's default (flushed), one after the other on the same machine, so the ratios share
+its state. Each run records its per-segment training rates, the ranking time with the
+trained weights, and the share of subnormal values in the weights, gradients and Adam's
+moments at the end. Writes ``results/denormals.json`` and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parent.parent / "shared" / "data"
+DEFAULT_JOBS = [
+    "srgnn:diginetica:epoch",
+    "srgnn:yoochoose1_64:epoch",
+    "sriem:diginetica:1500",
+    "sriem:yoochoose1_64:1500",
+    "tagnn:diginetica:600",
+    "tagnn:yoochoose1_64:600",
+]
+SEGMENT = {"srgnn": 300, "sriem": 150, "tagnn": 60}  # batches per recorded segment
+
+
+def run_one(model: str, data: Path, length: str, keep: bool, threads: int) -> dict[str, object]:
+    segment = SEGMENT.get(model, 100)
+    args = ["--batches", str(segment), "--threads", str(threads), "--eval-reps", "1", "--eval-fresh"]
+    if length == "epoch":
+        args.append("--epoch")
+    else:
+        args += ["--reps", str(max(int(length) // segment, 1))]
+    env = {k: v for k, v in os.environ.items() if k != "SESSIONREC_KEEP_DENORMALS"}
+    if keep:
+        env["SESSIONREC_KEEP_DENORMALS"] = "1"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        command = [
+            sys.executable,
+            str(HERE / "train_throughput.py"),
+            model,
+            str(data),
+            *args,
+            "--out",
+            str(out),
+        ]
+        subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
+        return json.loads(out.read_text())
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| model | data | batches | mode | first quarter /s | last quarter /s | ranking fresh s | "
+        "ranking trained s | subnormal share of Adam's v |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        mode = "flushed" if row["numerics"]["denormals_flushed"] else "as is"  # type: ignore[index]
+        share = row["subnormal_share_at_end"]["adam_exp_avg_sq"]  # type: ignore[index]
+        lines.append(
+            f"| {row['model']} | {Path(str(row['data'])).name} | {row['batches_trained']} | {mode} | "
+            f"{row['first_quarter_median']:,.0f} | {row['last_quarter_median']:,.0f} | "
+            f"{row['eval_seconds_fresh']} | {row['eval_seconds_median']} | {share:.2%} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--jobs", nargs="+", default=DEFAULT_JOBS)
+    parser.add_argument("--data-root", type=Path, default=DATA)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "denormals.json")
+    args = parser.parse_args()
+    rows: list[dict[str, object]] = []
+    started = time.strftime("%Y-%m-%d %H:%M")
+    for job in args.jobs:
+        model, dataset, length = job.split(":")
+        for keep in (True, False):
+            rows.append(run_one(model, args.data_root / dataset, length, keep, args.threads))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)
+            args.out.write_text(json.dumps({"started": started, "runs": rows}, indent=2) + "\n")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
