@@ -1,6 +1,6 @@
 """Training and ranking speed with subnormal floats flushed (the default) and kept (IEEE).
 
-    python benchmarks/denormals.py                      # the committed set (about 40 min)
+    python benchmarks/denormals.py                      # the committed set (about 25 min)
     python benchmarks/denormals.py --jobs srgnn:diginetica:epoch tagnn:yoochoose1_64:600
 
 Each job is ``MODEL:DATASET:LENGTH`` with LENGTH ``epoch`` (one whole epoch) or a number of
@@ -27,13 +27,13 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 DEFAULT_JOBS = [
     "srgnn:diginetica:epoch",
-    "srgnn:yoochoose1_64:epoch",
-    "sriem:diginetica:1500",
-    "sriem:yoochoose1_64:1500",
-    "tagnn:diginetica:600",
-    "tagnn:yoochoose1_64:600",
+    "srgnn:yoochoose1_64:1500",
+    "sriem:diginetica:600",
+    "sriem:yoochoose1_64:600",
+    "tagnn:diginetica:240",
+    "tagnn:yoochoose1_64:240",
 ]
-SEGMENT = {"srgnn": 300, "sriem": 150, "tagnn": 60}  # batches per recorded segment
+SEGMENT = {"srgnn": 300, "sriem": 100, "tagnn": 40}  # batches per recorded segment
 
 
 def run_one(model: str, data: Path, length: str, keep: bool, threads: int) -> dict[str, object]:
