@@ -100,6 +100,8 @@ def main() -> None:
         "--checkpoint-minutes", type=float, default=10.0, help="also checkpoint within an epoch this often"
     )
     parser.add_argument("--interim", action="store_true", help="score the checkpoint's selected epoch")
+    parser.add_argument("--max-batches", type=int, help="per epoch: a quick check, never a reported row")
+    parser.add_argument("--out", type=Path, help="result JSON (default results/accuracy-<run>.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
@@ -108,6 +110,8 @@ def main() -> None:
     assert isinstance(model, NeuralRecommender)
     suffix = {"valid": "-refit" if args.refit else "", "test": "-test", "none": "-fixed"}[args.select_on]
     name = f"{args.model}-{args.data.name}{suffix}"
+    if args.max_batches:
+        name += f"-quick{args.max_batches}"
     if args.interim:
         interim(model, data, args.runs / name, name, args.data.name)
         return
@@ -123,6 +127,7 @@ def main() -> None:
             cpu_scoring=args.cpu_scoring,
             progress=args.progress,
             checkpoint_minutes=args.checkpoint_minutes,
+            max_batches=args.max_batches,
         ),
         data_path=str(args.data),
         refit=args.refit,
@@ -134,6 +139,7 @@ def main() -> None:
         "model": args.model,
         "data": args.data.name,
         "select_on": args.select_on,
+        "max_batches_per_epoch": args.max_batches,
         "config": model.config.to_dict(),
         "test_HR@20": round(metrics["HR@20"], 2),
         "test_MRR@20": round(metrics["MRR@20"], 2),
@@ -143,7 +149,7 @@ def main() -> None:
         "test_by_length": result.info["test_by_length"],
         "history": result.run.read_metrics(),
     }
-    out = Path(__file__).parent / "results" / f"accuracy-{name}.json"
+    out = args.out or Path(__file__).parent / "results" / f"accuracy-{name}.json"
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(
         json.dumps(
