@@ -64,12 +64,12 @@ def run_one(model: str, data: Path, length: str, keep: bool, threads: int) -> di
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| model | data | batches | mode | first quarter /s | last quarter /s | ranking fresh s | "
-        "ranking trained s | subnormal share of Adam's v |",
+        "ranking trained s | softmax probabilities below normal |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         mode = "flushed" if row["numerics"]["denormals_flushed"] else "as is"  # type: ignore[index]
-        share = row["subnormal_share_at_end"]["adam_exp_avg_sq"]  # type: ignore[index]
+        share = row["subnormal_share_at_end"].get("softmax_below_normal", float("nan"))  # type: ignore[union-attr]
         lines.append(
             f"| {row['model']} | {Path(str(row['data'])).name} | {row['batches_trained']} | {mode} | "
             f"{row['first_quarter_median']:,.0f} | {row['last_quarter_median']:,.0f} | "
