@@ -52,7 +52,7 @@ class Spec:
 
     def strategy(self, schema: dict[str, Any], name: str = "") -> st.SearchStrategy[Any]:
         schema = self.resolve(schema)
-        if name in ("item", "items") and schema.get("type") != "array" or "anyOf" in schema:
+        if (name in ("item", "items") and schema.get("type") != "array") or "anyOf" in schema:
             return item_ids  # an item id wherever the spec says integer-or-string
         kind = schema.get("type")
         if kind == "integer":
