@@ -9,7 +9,6 @@ in ``RUN/ranks-<data name>.npy`` (``.conservative.npy`` for that tie mode), so
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +35,7 @@ from sessionrec.evaluation import compare as paired_compare
 from sessionrec.models import registry
 from sessionrec.models.base import Recommender
 from sessionrec.models.neural import NeuralRecommender
-from sessionrec.runs import Run, finish_run, start_run
+from sessionrec.runs import Run, discard_run, finish_run, start_run
 from sessionrec.training import TrainerOptions
 
 TiesOption = Annotated[
@@ -92,7 +91,7 @@ def fit_command(
         np.save(ranks_path(out, data, ties), evaluation.ranks)
         finish_run(run, recommender, test_metrics=metrics, ties=ties.value, fit_seconds=round(fit_seconds, 3))
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # never leave a half-made run behind
+        discard_run(out)  # never leave a half-made run behind (nor touch what else is there)
         raise
     console.print(f"fitted [bold]{model}[/] in {fit_seconds:.1f}s -> {out}")
     print_metrics(metrics, ties)
