@@ -62,7 +62,9 @@ def test_fit_stores_config_metrics_and_ranks(workdir: Path) -> None:
     model = Run(workdir / "knn").load_model()
     evaluation = model.evaluate(synthetic_dataset().test)
     assert info["test_metrics"] == pytest.approx(evaluation.metrics())
-    np.testing.assert_array_equal(np.load(workdir / "knn" / "ranks-syn.npy"), evaluation.ranks)
+    with np.load(workdir / "knn" / "ranks-syn.npz") as saved:
+        np.testing.assert_array_equal(saved["above"], evaluation.above)
+        np.testing.assert_array_equal(saved["tied"], evaluation.tied)
 
 
 @pytest.mark.parametrize(
@@ -115,12 +117,16 @@ def test_evaluate_json_by_length_and_tie_modes(workdir: Path) -> None:
     report = evaluate_json(workdir / "knn", workdir / "syn", "--by-length", "--batch-size", "7")
     assert report["metrics"] == pytest.approx(Run(workdir / "knn").info()["test_metrics"])
     assert sum(row["samples"] for row in report["by_length"].values()) == report["samples"]
+    assert report["ties"] == "expected"  # the default, stated in the report
     conservative = evaluate_json(workdir / "knn", workdir / "syn", "--ties", "conservative")
-    optimistic_ranks = np.load(workdir / "knn" / "ranks-syn.npy")
-    conservative_ranks = np.load(workdir / "knn" / "ranks-syn.conservative.npy")
-    # a tied target can only lose places; Item-KNN with 10 neighbours ties every other item at 0
-    assert (conservative_ranks >= optimistic_ranks).all() and (conservative_ranks > optimistic_ranks).any()
-    assert conservative["metrics"]["HR@20"] <= report["metrics"]["HR@20"]
+    optimistic = evaluate_json(workdir / "knn", workdir / "syn", "--ties", "optimistic")
+    with np.load(workdir / "knn" / "ranks-syn.npz") as saved:
+        above, tied = saved["above"], saved["tied"]
+    # Item-KNN with 10 neighbours ties every other item at 0: the three modes differ, in order
+    assert (tied >= 1).all() and (tied > 1).any()
+    hr = [r["metrics"]["HR@20"] for r in (conservative, report, optimistic)]
+    assert hr[0] < hr[1] < hr[2]
+    assert optimistic["metrics"]["HR@20"] == pytest.approx(100 * float(np.mean(above + 1 <= 20)))
 
 
 def test_evaluate_table_names_the_metric_equivalence(workdir: Path) -> None:
@@ -231,10 +237,11 @@ def test_compare_reuses_saved_ranks(workdir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert invoke("fit", "pop", workdir / "syn", "--out", run)[0] == 0
     n = len(synthetic_dataset().test)
-    np.save(run / "ranks-syn.npy", np.ones(n, dtype=np.int64))  # pretend: every target first
+    zeros, ones = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+    np.savez(run / "ranks-syn.npz", above=zeros, tied=ones)  # pretend: every target first
     report = json.loads(invoke("compare", run, workdir / "pop", workdir / "syn", "--json")[1])
     assert report["a"]["HR@20"] == 100.0 and report["a"]["MRR@20"] == 100.0
-    np.save(run / "ranks-syn.npy", np.ones(n - 1, dtype=np.int64))  # stale: re-evaluated
+    np.savez(run / "ranks-syn.npz", above=zeros[1:], tied=ones[1:])  # stale: re-evaluated
     report = json.loads(invoke("compare", run, workdir / "pop", workdir / "syn", "--json")[1])
     assert report["a"] == report["b"]
 

@@ -124,6 +124,6 @@ def train_command(
     if refit:
         console.print(f"refit on all training sessions for {info['refit_epochs']} epochs")
     console.print(f"test metrics, epochs selected on {select_on.value}:")
-    print_metrics(info["test_metrics"], Ties.optimistic)
+    print_metrics(info["test_metrics"], Ties(result.evaluation.ties))
     if select_on is SelectOn.test:
         console.print(f"[yellow]note:[/] {info['note']}")
