@@ -262,3 +262,41 @@ def test_integer_ids_from_the_project_generator(tmp_path: Path) -> None:
     code, output = invoke("compare", tmp_path / "sknn", tmp_path / "pop", tmp_path / "logs", "--json")
     report = json.loads(output)
     assert report["a"]["HR@20"] > report["b"]["HR@20"] and report["mcnemar_pvalue"] < 0.01
+
+
+def _int_catalogue_pop() -> Pop:
+    from sessionrec.data.dataset import Dataset
+    from sessionrec.data.sessions import Sessions
+    from sessionrec.data.vocab import ItemVocab
+
+    sessions = Sessions.from_lists([[1, 2, 3], [1, 2], [2, 3]])
+    vocab = ItemVocab(np.array([11, 12, 13], dtype=np.int64))
+    return Pop().fit(Dataset.from_sessions(sessions, sessions, vocab).train)
+
+
+def test_hostile_ids_in_a_file_are_unknown_items_of_an_integer_catalogue(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    bodies = [{"items": [12]}, {"items": ["²", "11"]}, {"items": ["٤٢٦٩", "--5"]}]
+    source.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+    assert recommend_jsonl(_int_catalogue_pop(), source, tmp_path / "o.jsonl", k=2) == 3
+    out = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [line["unknown_items"] for line in out] == [[], ["²"], ["٤٢٦٩", "--5"]]
+    assert [line["fallback"] for line in out] == [False, False, True]
+    assert out[2]["items"] == [12, 11]  # the most clicked items: 12 (3 clicks), then 11 (2)
+
+
+def test_a_line_the_model_fails_on_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _int_catalogue_pop()
+    plain = model.recommend
+
+    def fragile(sessions: list[list[object]], *args: object, **kwargs: object) -> object:
+        if any(13 in s for s in sessions):
+            raise RuntimeError("cannot score item 13")
+        return plain(sessions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "recommend", fragile)
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"items": [11]}\n\n{"items": [12]}\n{"items": [13]}\n{"items": [11]}\n')
+    with pytest.raises(DataError, match=r"in\.jsonl, line 4: cannot recommend .*cannot score item 13"):
+        recommend_jsonl(model, source, tmp_path / "o.jsonl", k=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
