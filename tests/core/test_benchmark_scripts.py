@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -35,3 +36,16 @@ def test_train_throughput_with_no_ranking_repetition(tmp_path: Path) -> None:
         torch.set_num_threads(before)
     assert result["eval_seconds"] == [] and result["eval_seconds_median"] is None
     assert result["untrained_test_HR@20"] is None and result["train_samples_per_s_median"] > 0
+
+
+def test_soak_mix_has_the_bad_share_and_fits_the_session_cap() -> None:
+    soak = _script("soak")
+    sessions = [[1, 2, 3][: 1 + i % 3] for i in range(50)]
+    requests = soak.build_requests(sessions, 4000, 0.1, seed=0)
+    kinds = [kind for kind, *_ in requests]
+    assert abs(kinds.count("malformed") / 4000 - 0.05) < 0.015
+    assert abs(kinds.count("hostile") / 4000 - 0.05) < 0.015
+    hostile = [json.loads(body) for kind, _, _, body in requests if kind == "hostile"]
+    assert {b.get("item", b.get("items", [None])[-1]) for b in hostile} == set(soak.HOSTILE_IDS)
+    ids = {path.rsplit("/", 2)[-2] for _, _, path, _ in requests if path.endswith("/events")}
+    assert len(ids) <= soak.SESSION_POOL
