@@ -137,27 +137,29 @@ class Evaluation:
         first, last = np.minimum(start, limit), np.minimum(start + count, limit)
         return (table[last] - table[first]) / count
 
-    def metrics(self, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, float]:
-        return self._metrics(np.ones(len(self.above), dtype=bool), cutoffs)
+    def _all_gains(self, cutoffs: Sequence[int]) -> dict[str, np.ndarray]:
+        return {f"{name}@{k}": self.gains(name, k) for k in cutoffs for name in ("HR", "MRR", "NDCG")}
 
-    def _metrics(self, chosen: np.ndarray, cutoffs: Sequence[int]) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for k in cutoffs:
-            for name in ("HR", "MRR", "NDCG"):
-                values = self.gains(name, k)[chosen]
-                out[f"{name}@{k}"] = 100.0 * float(values.mean()) if len(values) else float("nan")
-        return out
+    def metrics(self, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, float]:
+        """HR@K, MRR@K and NDCG@K in percent (NaN when there is no sample)."""
+        return {key: _percent(values) for key, values in self._all_gains(cutoffs).items()}
 
     def by_length(self, cutoffs: Sequence[int] = CUTOFFS) -> dict[str, dict[str, float]]:
         """Metrics per prefix length 1, 2, ..., 10 and 11+ (with sample counts)."""
+        gains = self._all_gains(cutoffs)
         bucket = np.minimum(self.lengths, LENGTH_BUCKETS)
         out: dict[str, dict[str, float]] = {}
         for b in range(1, LENGTH_BUCKETS + 1):
             chosen = bucket == b
             if chosen.any():
                 label = f"{b}+" if b == LENGTH_BUCKETS else str(b)
-                out[label] = {"samples": int(chosen.sum()), **self._metrics(chosen, cutoffs)}
+                row = {key: _percent(values[chosen]) for key, values in gains.items()}
+                out[label] = {"samples": int(chosen.sum()), **row}
         return out
+
+
+def _percent(values: np.ndarray) -> float:
+    return 100.0 * float(values.mean()) if len(values) else float("nan")
 
 
 ScoreFn = Callable[[object], torch.Tensor]

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import pickle
 import pickletools
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -86,14 +87,14 @@ def load_restricted(path: str | Path) -> Any:
 def _scan_opcodes(data: bytes) -> None:
     """Refuse any opcode but those that build lists, tuples and ints; a global is named."""
     refused: str | None = None
-    strings: list[str] = []  # the last pushed strings: STACK_GLOBAL's module and name
+    strings: deque[str] = deque(maxlen=2)  # the last two pushed: STACK_GLOBAL's module and name
     for count, (opcode, arg, _) in enumerate(pickletools.genops(data)):
         name = opcode.name
         if name in ("GLOBAL", "INST"):
             module, _, attribute = str(arg).partition(" ")
             raise DataError(f"refusing to load {module}.{attribute}: SR-GNN pickles hold only {KINDS}")
         if name == "STACK_GLOBAL":
-            module, attribute = strings[-2:] if len(strings) >= 2 else ["?", "?"]
+            module, attribute = strings if len(strings) == 2 else ("?", "?")
             raise DataError(f"refusing to load {module}.{attribute}: SR-GNN pickles hold only {KINDS}")
         if isinstance(arg, str):
             strings.append(arg)
