@@ -171,7 +171,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             round(len(data.test) / statistics.median(eval_seconds), 1) if eval_seconds else None
         ),
         "eval_batch_size": args.eval_batch_size,
-        "trained_test_HR@20": round(hr20, 3),
+        "trained_test_HR@20": round(hr20, 3) if eval_seconds else None,
         "torch": torch.__version__,
         "cpu": cpu_name(),
         "cpu_flags": cpu_flags(),

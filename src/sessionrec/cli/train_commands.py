@@ -121,13 +121,19 @@ def train_command(
         refit=refit,
     )
     info = result.info
+    # with no selection no epoch is "best": the trainer's -1 means none was scored
+    chosen = (
+        "no selection, the last epoch kept"
+        if select_on is SelectOn.none
+        else f"best epoch {info['best_epoch']}"
+    )
     console.print(
-        f"trained [bold]{model}[/]: {info['epochs_run']} epochs, best epoch {info['best_epoch']}, "
-        f"{info['train_seconds']}s -> {out}"
+        f"trained [bold]{model}[/]: {info['epochs_run']} epochs, {chosen}, {info['train_seconds']}s -> {out}"
     )
     if refit:
         console.print(f"refit on all training sessions for {info['refit_epochs']} epochs")
-    console.print(f"test metrics, epochs selected on {select_on.value}:")
-    print_metrics(info["test_metrics"], Ties.optimistic)
+    selected = "no selection" if select_on is SelectOn.none else f"epochs selected on {select_on.value}"
+    console.print(f"test metrics, {selected}:")
+    print_metrics(info["test_metrics"], Ties(result.evaluation.ties))
     if select_on is SelectOn.test:
         console.print(f"[yellow]note:[/] {info['note']}")
