@@ -112,7 +112,7 @@ _CHILD = textwrap.dedent(
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    model.fit(train, valid, TrainerOptions(run=run))
+    model.fit(train, valid, TrainerOptions(run=run, threads=1))
     """
 )
 
@@ -134,7 +134,10 @@ def uninterrupted() -> Uninterrupted:
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
-    return Uninterrupted(data, train, valid, model, model.fit(train, valid).training_state_)
+    # one thread, as in the killed children: another test file may have left torch on more,
+    # and a different thread count sums in another order (equal ranks, unequal bits)
+    state = model.fit(train, valid, TrainerOptions(threads=1)).training_state_
+    return Uninterrupted(data, train, valid, model, state)
 
 
 def _kill_training_child(tmp_path: Path, source: str, marker: bytes) -> Run:
@@ -158,7 +161,8 @@ def _resume(run: Run, reference: Uninterrupted) -> tuple[NeuralRecommender, Trai
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
     run = start_run(run.directory, model, reference.data.manifest, resume=True)
-    state = model.fit(reference.train, reference.valid, TrainerOptions(run=run, resume=True)).training_state_
+    options = TrainerOptions(run=run, resume=True, threads=1)
+    state = model.fit(reference.train, reference.valid, options).training_state_
     return model, state
 
 
@@ -204,7 +208,7 @@ _CHILD_MID_EPOCH = textwrap.dedent(
 
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    model.fit(train, valid, TrainerOptions(run=run, checkpoint_minutes=0))
+    model.fit(train, valid, TrainerOptions(run=run, checkpoint_minutes=0, threads=1))
     """
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,9 +54,11 @@ def test_503_body_and_logs_hold_no_password(pop_run: Path, caplog: pytest.LogCap
     caplog.set_level(logging.DEBUG)
     client = TestClient(create_app(pop_run, ServeConfig(store=url)), raise_server_exceptions=False)
     with client:
-        for _ in range(500):  # the model loads in the background; the store is down
+        for _ in range(1000):  # the model loads in the background; the store is down
             if client.app.state.service.model is not None:  # type: ignore[attr-defined]
                 break
+            time.sleep(0.01)  # a busy machine loads slowly: wait up to 10 s, not 500 spins
+        assert client.app.state.service.model is not None  # type: ignore[attr-defined]
         response = client.post("/v1/sessions/s1/events", json={"item": 11})
         assert response.status_code == 503
         assert response.json()["error"] == "session store unavailable"
