@@ -10,8 +10,8 @@ from sessionrec.data.batching import BatchSpec, batch_from_lists, line_graph, ma
 from sessionrec.graphs.hypergraph import hypergraph_operator, prefix_hyperedges
 from sessionrec.models.registry import create
 from sessionrec.nn.hyperconv import ssl_loss
-from tests.contract import ContractTests
 from tests.conftest import synthetic_dataset, tiny_split
+from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.01}
 CONTRACT = {"dhcn": {"overrides": FAST, "pattern_metric": "HR@10", "pattern_threshold": 60.0}}
@@ -64,13 +64,16 @@ def test_ssl_loss_is_the_summed_binary_terms() -> None:
     # positives: sigma(1) each; any row/column shuffle of I is a permutation matrix, so the
     # negative scores are 0 or 1: the loss lies between these two bounds
     pos = -2 * torch.log(torch.sigmoid(torch.tensor(1.0)))
-    low, high = pos - 2 * torch.log(torch.tensor(0.5)), pos - 2 * torch.log(1 - torch.sigmoid(torch.tensor(1.0)))
+    low, high = (
+        pos - 2 * torch.log(torch.tensor(0.5)),
+        pos - 2 * torch.log(1 - torch.sigmoid(torch.tensor(1.0))),
+    )
     assert low - 1e-5 <= loss <= high + 1e-5
 
 
-def _ranks_by_batching(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ranks_by_batching(**flags: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     data = synthetic_dataset()
-    model = create(name, **FAST).fit(data.train)
+    model = create("dhcn", **FAST, **flags).fit(data.train)
     order = np.arange(len(data.test))  # unshuffled: a session's prefixes follow each other
     together = model.evaluate(data.test, batch_size=100).ranks
     alone = model.evaluate(data.test, batch_size=1).ranks
@@ -81,7 +84,7 @@ def _ranks_by_batching(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_default_scores_are_independent_of_batch_size_and_order() -> None:
-    together, alone, reordered = _ranks_by_batching("dhcn")
+    together, alone, reordered = _ranks_by_batching()
     np.testing.assert_array_equal(together, alone)
     np.testing.assert_array_equal(together, reordered)
     model = create("dhcn", **FAST).fit(synthetic_dataset().train)
@@ -89,9 +92,11 @@ def test_default_scores_are_independent_of_batch_size_and_order() -> None:
     batch = make_batch(test, np.arange(40), model.batch_spec)
     scores = model.score(batch)
     for i in (0, 17, 39):
-        torch.testing.assert_close(scores[i : i + 1], model.score(make_batch(test, np.array([i]), model.batch_spec)))
+        torch.testing.assert_close(
+            scores[i : i + 1], model.score(make_batch(test, np.array([i]), model.batch_spec))
+        )
 
 
 def test_the_flagged_first_release_behaviour_leaks_through_the_batch() -> None:
-    together, alone, _ = _ranks_by_batching("dhcn-leaky")
+    together, alone, _ = _ranks_by_batching(batch_hyperedges=True)
     assert not np.array_equal(together, alone)  # the score depends on the batch's other sessions

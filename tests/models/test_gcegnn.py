@@ -13,8 +13,8 @@ from sessionrec.graphs.neighbours import top_neighbours
 from sessionrec.models.registry import create
 from sessionrec.nn.global_aggregation import GlobalAggregation, neighbourhood_levels
 from sessionrec.nn.relation_attention import RelationAttention
-from tests.contract import ContractTests
 from tests.conftest import tiny_split
+from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.01, "lr_step": 100, "dropout_global": 0.0}
 CONTRACT = {"gcegnn": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
@@ -91,12 +91,13 @@ def test_relation_attention_equals_the_equations() -> None:
         torch.testing.assert_close(out[0, i], expected)
 
 
-def _direct_global(agg: GlobalAggregation, emb: torch.Tensor, s: torch.Tensor, item: int, table, weights, hops: int):
+def _direct_global(
+    agg: GlobalAggregation, emb: torch.Tensor, s: torch.Tensor, item: int, table, weights, hops: int
+):
     """V_hops(item) for one session, by the recursion written out item by item."""
     if hops == 0:
         return emb[item]
     layer = agg.hops[hops - 1]
-    dim = emb.shape[1]
     own = _direct_global(agg, emb, s, item, table, weights, hops - 1)
     nbrs = [_direct_global(agg, emb, s, int(y), table, weights, hops - 1) for y in table[item]]
     logits = []
@@ -122,7 +123,7 @@ def test_global_aggregation_equals_a_direct_computation_on_a_toy_graph() -> None
     mean = torch.stack([emb[torch.tensor(s)].mean(0) for s in sessions])
     hood = neighbourhood_levels(graph.nodes, graph.node_mask, table, weights, 2)
     out = agg(emb, mean, hood, graph.node_mask)
-    for b, session in enumerate(sessions):
+    for b in range(len(sessions)):
         for u, item in enumerate(graph.nodes[b].tolist()):
             if not graph.node_mask[b, u]:
                 assert out[b, u].abs().sum() == 0

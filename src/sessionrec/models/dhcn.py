@@ -28,7 +28,8 @@ hypergraph of each batch's own sessions, so in unshuffled test batches a prefix 
 its target through the next-longer prefix of the same session (DHCN issue #2, fixed by
 the authors). ``batch_hyperedges=True`` reproduces that leak for comparison only: the
 batch's prefixes join the training hyperedges before the convolution (a reconstruction
-from the issue's description). Its evaluation then depends on batch size and order.
+from the issue's description). Its evaluation then depends on batch size and order, so it
+is a flag only (``--set batch_hyperedges=true``), never a preset: presets obey the contract.
 
 Departures from the official code: a short last batch instead of the overlapping one
 (which counts some test cases twice); an earlier official revision sums the layers where
@@ -110,6 +111,7 @@ class DHCNModule(CachedItemColumns):
 
     def item_vectors(self, batch: Batch) -> torch.Tensor:
         """X_h [N + 1, d]: the hypergraph channel over every item."""
+
         def step(x: torch.Tensor) -> torch.Tensor:
             return sparse_product(self.operator, self.operator_t, x)
 
@@ -169,7 +171,9 @@ class DHCN(NeuralRecommender):
         return BatchSpec(graph=self.config.batch_hyperedges, line_graph=self.config.beta > 0)
 
     def prepare(self, train: Split) -> Prepared:
-        operator, degrees = hypergraph_operator(prefix_hyperedges(train), train.n_items, self.config.min_weight)
+        operator, degrees = hypergraph_operator(
+            prefix_hyperedges(train), train.n_items, self.config.min_weight
+        )
         return {"operator": operator, "item_degrees": degrees}
 
     def build_module(self, n_items: int) -> nn.Module:
@@ -177,14 +181,14 @@ class DHCN(NeuralRecommender):
             raise RuntimeError("DHCN must be prepared on its training sessions first")
         operator = self.prepared_["operator"]
         assert sp.issparse(operator)
-        return DHCNModule(n_items, self.config, sp.csr_array(operator), np.asarray(self.prepared_["item_degrees"]))
+        return DHCNModule(
+            n_items, self.config, sp.csr_array(operator), np.asarray(self.prepared_["item_degrees"])
+        )
 
 
-register_preset("dhcn-tmall", "dhcn", "the official Tmall settings (beta 0.02, no positions)", beta=0.02, positions=False)
-register_preset("dhcn-nowplaying", "dhcn", "the official Nowplaying operator (entries < 0.05 dropped)", min_weight=0.05)
 register_preset(
-    "dhcn-leaky",
-    "dhcn",
-    "the first release's leaking evaluation (batch hyperedges, DHCN issue #2): comparison only",
-    batch_hyperedges=True,
+    "dhcn-tmall", "dhcn", "the official Tmall settings (beta 0.02, no positions)", beta=0.02, positions=False
+)
+register_preset(
+    "dhcn-nowplaying", "dhcn", "the official Nowplaying operator (entries < 0.05 dropped)", min_weight=0.05
 )

@@ -87,7 +87,9 @@ class GCEGNNModule(CachedItemColumns):
     neighbours: torch.Tensor
     neighbour_weights: torch.Tensor
 
-    def __init__(self, n_items: int, config: GCEGNNConfig, neighbours: torch.Tensor, weights: torch.Tensor) -> None:
+    def __init__(
+        self, n_items: int, config: GCEGNNConfig, neighbours: torch.Tensor, weights: torch.Tensor
+    ) -> None:
         super().__init__()
         dim, self.config = config.embedding_dim, config
         self.embedding = nn.Embedding(n_items + 1, dim)
@@ -105,8 +107,12 @@ class GCEGNNModule(CachedItemColumns):
         hidden = lookup_items(weight, graph.nodes)
         local = self.local(hidden, graph.relations)
         mask = batch.mask.to(hidden.dtype).unsqueeze(2)
-        session_mean = (lookup_items(weight, batch.items) * mask).sum(1) / batch.lengths.unsqueeze(1).to(hidden.dtype)
-        hood = neighbourhood_levels(graph.nodes, graph.node_mask, self.neighbours, self.neighbour_weights, config.n_iter)
+        session_mean = (lookup_items(weight, batch.items) * mask).sum(1) / batch.lengths.unsqueeze(1).to(
+            hidden.dtype
+        )
+        hood = neighbourhood_levels(
+            graph.nodes, graph.node_mask, self.neighbours, self.neighbour_weights, config.n_iter
+        )
         global_ = self.global_(weight, session_mean, hood, graph.node_mask)
         nodes = F.dropout(local, config.dropout_local, self.training) + F.dropout(
             global_, config.dropout_global, self.training
@@ -146,5 +152,10 @@ register_preset(
     "gcegnn-tmall", "gcegnn", "the official Tmall settings", n_iter=1, dropout_gcn=0.6, dropout_local=0.5
 )
 register_preset(
-    "gcegnn-nowplaying", "gcegnn", "the official Nowplaying settings", n_iter=1, dropout_gcn=0.0, dropout_local=0.0
+    "gcegnn-nowplaying",
+    "gcegnn",
+    "the official Nowplaying settings",
+    n_iter=1,
+    dropout_gcn=0.0,
+    dropout_local=0.0,
 )

@@ -62,7 +62,9 @@ def neighbourhood_levels(
         wanted = torch.cat([keys, neighbour_keys.reshape(-1)])
         keys, inverse = torch.unique(wanted, return_inverse=True)
         count = len(items)
-        levels.append(NeighbourLevel(inverse[:count], inverse[count:].view_as(neighbour_keys), weights[items]))
+        levels.append(
+            NeighbourLevel(inverse[:count], inverse[count:].view_as(neighbour_keys), weights[items])
+        )
     levels.reverse()  # levels[0] is hop 1, reading the innermost pairs
     return Neighbourhood(keys % stride, keys // stride, levels, node_rows)
 
@@ -87,11 +89,13 @@ class GlobalAggregator(nn.Module):
         """values [R_{n-1}, d] with their sessions' mean vectors ``session`` [R_{n-1}, d] -> [R_n, d]."""
         dim = values.shape[1]
         projected = (session * values) @ self.w_1[:dim]  # once per pair, not per slot
-        hidden = projected[level.neighbour_index] + level.weights.unsqueeze(2) * self.w_1[dim]
+        # F.embedding gathers rows: its backward is a parallel scatter, unlike indexing's
+        hidden = F.embedding(level.neighbour_index, projected) + level.weights.unsqueeze(2) * self.w_1[dim]
         logits = (F.leaky_relu(hidden, 0.2) @ self.w_2).squeeze(2)  # [R_n, k]
         attention = torch.softmax(logits, dim=1)
-        neighbours = torch.bmm(attention.unsqueeze(1), values[level.neighbour_index]).squeeze(1)
-        joined = torch.cat([values[level.self_index], neighbours], dim=1)
+        gathered = F.embedding(level.neighbour_index, values)
+        neighbours = torch.bmm(attention.unsqueeze(1), gathered).squeeze(1)
+        joined = torch.cat([F.embedding(level.self_index, values), neighbours], dim=1)
         return torch.relu(F.dropout(joined, self.dropout, self.training) @ self.w_3)
 
 
@@ -117,7 +121,7 @@ class GlobalAggregation(nn.Module):
         values = lookup_items(embedding, neighbourhood.items)
         sessions = neighbourhood.sessions
         for aggregator, level in zip(self.hops, neighbourhood.levels, strict=True):
-            values = aggregator(values, session_mean[sessions], level)
+            values = aggregator(values, F.embedding(sessions, session_mean), level)
             sessions = sessions[level.self_index]
         out = values.new_zeros((*node_mask.shape, values.shape[1]))
         out[node_mask] = values[neighbourhood.node_rows]

@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 
 class _SparseProduct(torch.autograd.Function):
@@ -98,6 +97,3 @@ def ssl_loss(hyper: torch.Tensor, line: torch.Tensor) -> torch.Tensor:
     negative = (line * corrupted).sum(1)
     eps = 1e-8
     return (-torch.log(eps + torch.sigmoid(positive)) - torch.log(eps + 1 - torch.sigmoid(negative))).sum()
-
-
-__all__ = ["HyperConv", "LineConv", "sparse_product", "ssl_loss", "F"]
