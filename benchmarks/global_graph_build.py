@@ -6,7 +6,8 @@ GCE-GNN: the co-occurrence counts within distance 3 over the training sessions a
 fixed top-12 neighbour table; DHCN: the hyperedges (every training prefix) and the
 operator A = D^-1 H B^-1 H^T, and the time of one product A X with X [N + 1, 100]
 (six per DHCN training step: three layers, forward and backward). Each is built
-``--reps`` times (median seconds reported), with the sizes of what was built. Writes ``results/global-graph-build-<data>.json``.
+``--reps`` times (median seconds reported), with the sizes of what was built.
+Writes ``results/global-graph-build-<data>.json``.
 """
 
 from __future__ import annotations
