@@ -9,7 +9,7 @@ import torch
 from sessionrec.data.batching import BatchSpec, batch_from_lists, line_graph, make_batch
 from sessionrec.graphs.hypergraph import hypergraph_operator, prefix_hyperedges
 from sessionrec.models.registry import create
-from sessionrec.nn.hyperconv import ssl_loss
+from sessionrec.nn.line_conv import ssl_loss
 from tests.conftest import synthetic_dataset, tiny_split
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 4, "lr": 0.01}

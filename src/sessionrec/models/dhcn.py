@@ -6,13 +6,13 @@ Implements:
   operator A = D^-1 H B^-1 H^T built once in ``prepare`` (``graphs.hypergraph``, sparse,
   saved with the model);
 - the hypergraph channel (Eq. 3-4): ``layers`` = 3 convolutions X <- A X over all items
-  each batch, no weights, X_h the mean of layers 0..3 (``nn.hyperconv.HyperConv``);
+  each batch, no weights, X_h the mean of layers 0..3 (``nn.hyperconv``);
 - the session vector theta_h (Eq. 5-6): reverse position embeddings, soft attention
   without softmax over the prefix's X_h rows (``nn.position_readout``; ``positions=False``
   is the official Tmall variant z = tanh(x));
 - scores theta_h . X_h[i] over items 1..N with softmax cross-entropy (Eq. 11-12);
 - the line-graph channel (Eq. 7-8): Jaccard overlaps of the batch's sessions + I,
-  row-normalised (``BatchSpec(line_graph=True)``), 3 layers from the mean of the original
+  row-normalised (``BatchSpec(line_graph=True)``, ``nn.line_conv``), 3 layers from the mean of the original
   item embeddings, averaged over layers; and the self-supervised term (Eq. 9-10) with
   the official row-and-column shuffled negatives, times ``beta`` (0.01 Diginetica, 0.02
   Tmall), added to the loss through ``extra_loss`` during training only.
@@ -54,7 +54,8 @@ from sessionrec.graphs.hypergraph import hypergraph_operator, prefix_hyperedges
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender, uniform_init_
 from sessionrec.models.prepared import Prepared
 from sessionrec.models.registry import register, register_preset
-from sessionrec.nn.hyperconv import HyperConv, LineConv, sparse_product, ssl_loss
+from sessionrec.nn.hyperconv import HyperConv, sparse_product
+from sessionrec.nn.line_conv import LineConv, ssl_loss
 from sessionrec.nn.position_readout import ReversePositionReadout
 from sessionrec.nn.scoring import CachedItemColumns, score_items
 
