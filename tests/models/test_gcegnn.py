@@ -22,7 +22,7 @@ CONTRACT = {
     "gcegnn-tmall": {
         "overrides": {**FAST, "epochs": 6},
         "pattern_metric": "HR@10",
-        "pattern_threshold": 60.0,
+        "pattern_threshold": 50.0,
     },
 }
 
