@@ -19,8 +19,8 @@ Implements:
 
 Settings from the official code: d = 100, batch 100, Adam 1e-3 with no weight decay and
 no LR decay, 30 epochs, every parameter ~ U(+-1/sqrt(d)); the line channel's start
-vectors are detached from the item embeddings (the official code rebuilds them through
-NumPy), ``line_grad=True`` lets the SSL gradient reach them.
+vectors are detached from the item embeddings (the official code, as read at revision
+087afd1, rebuilds them through NumPy), ``line_grad=True`` lets the SSL gradient reach them.
 
 Scores never depend on the other sessions of a batch: the line graph feeds only the
 training loss, and the hypergraph is the training one. DHCN's first release built the
@@ -32,8 +32,8 @@ from the issue's description). Its evaluation then depends on batch size and ord
 is a flag only (``--set batch_hyperedges=true``), never a preset: presets obey the contract.
 
 Departures from the official code: a short last batch instead of the overlapping one
-(which counts some test cases twice); an earlier official revision sums the layers where
-the one the notes follow (b39ec89) averages them (the average is used); model selection
+(which counts some test cases twice); revision 087afd1 of the official code sums the layers
+where the one the notes follow (b39ec89) averages them (the average is used); model selection
 on a validation split by default; ``dhcn-nowplaying``'s beta is not published (0.01 kept).
 """
 
