@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from sessionrec.cli.common import console, friendly_errors
+from sessionrec.cli.common import console, err_console, friendly_errors
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 
 experiment_app = typer.Typer(
@@ -54,6 +54,12 @@ RecordedOption = Annotated[
 NoRecordedOption = Annotated[bool, typer.Option("--no-recorded", help="Never use recorded results.")]
 ThreadsOption = Annotated[int | None, typer.Option(min=1, help="CPU threads for torch.")]
 ScoringOption = Annotated[str, typer.Option(help=f"CPU item scoring: {', '.join(CPU_SCORING_BACKENDS)}.")]
+LockOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--cpu-lock", help="Hold this flock file during each run only (machines shared with others)."
+    ),
+]
 LogOption = Annotated[
     Path | None, typer.Option(help="Also append the log (one line per epoch and run) here.")
 ]
@@ -82,6 +88,7 @@ def reproduce_command(
     threads: ThreadsOption = None,
     cpu_scoring: ScoringOption = "torch",
     log_file: LogOption = None,
+    cpu_lock: LockOption = None,
 ) -> None:
     """Reproduce a paper's tables and figures: run (or resume) its spec, then write the reports."""
     from sessionrec.experiments.spec import shipped_specs
@@ -92,9 +99,19 @@ def reproduce_command(
             from sessionrec.errors import ConfigError
 
             raise ConfigError(f"unknown paper {name!r}; shipped specs: {', '.join(names)}")
+    failed = 0
     for name in paper:
-        _run(name, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
-             cpu_scoring, log_file)  # fmt: skip
+        failed += _run(
+            name, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
+            cpu_scoring, log_file, cpu_lock,
+        )  # fmt: skip
+    _exit_on_failures(failed)
+
+
+def _exit_on_failures(failed: int) -> None:
+    if failed:  # a nonzero exit, so a supervising loop (until ...; do ...; done) starts it again
+        err_console.print(f"{failed} row(s) failed; see the log. Rerun the same command to retry them.")
+        raise typer.Exit(3)
 
 
 @experiment_app.command("list")
@@ -133,10 +150,14 @@ def run_command(
     threads: ThreadsOption = None,
     cpu_scoring: ScoringOption = "torch",
     log_file: LogOption = None,
+    cpu_lock: LockOption = None,
 ) -> None:
     """Run (or resume) every row of a spec through the run cache and write its reports."""
-    _run(spec, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
-         cpu_scoring, log_file)  # fmt: skip
+    failed = _run(
+        spec, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
+        cpu_scoring, log_file, cpu_lock,
+    )  # fmt: skip
+    _exit_on_failures(failed)
 
 
 @experiment_app.command("check")
@@ -182,7 +203,9 @@ def _run(
     threads: int | None,
     cpu_scoring: str,
     log_file: Path | None,
-) -> None:
+    cpu_lock: Path | None,
+) -> int:
+    """Run one spec; the number of failed rows."""
     from sessionrec.experiments.grid import GridOptions, run_spec
     from sessionrec.experiments.spec import load_spec
     from sessionrec.training import TrainerOptions
@@ -205,8 +228,10 @@ def _run(
         experiments=tuple(only) if only else None,
         datasets=tuple(dataset) if dataset else None,
         trainer=TrainerOptions(threads=threads, cpu_scoring=cpu_scoring),  # type: ignore[arg-type]
+        cpu_lock=cpu_lock,
     )
     results = run_spec(spec, options)
+    failed = 0
     for name, rows in results.items():
         counts: dict[str, int] = {}
         for result in rows.values():
@@ -215,6 +240,8 @@ def _run(
         console.print(
             f"{spec.paper} / {name}: {summary} -> {reports / spec.paper / name}/README.md", highlight=False
         )
+        failed += counts.get("failed", 0)
+    return failed
 
 
 def _logging(log_file: Path | None) -> None:

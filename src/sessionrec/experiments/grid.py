@@ -14,8 +14,11 @@ protocol, the cache, the reports, is the same code path.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,6 @@ from sessionrec.experiments.recorded import Recorded, load_recorded, match
 from sessionrec.experiments.report import write_dataset_report, write_index
 from sessionrec.experiments.spec import Experiment, Protocol, RowSpec, Spec
 from sessionrec.models.base import Recommender
-from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create, resolve
 from sessionrec.training import TrainerOptions
 
@@ -54,16 +56,37 @@ class GridOptions:
     experiments: tuple[str, ...] | None = None
     datasets: tuple[str, ...] | None = None
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
+    cpu_lock: Path | None = None  # a file lock taken around each run (shared machines), not between
+
+
+@contextlib.contextmanager
+def _locked(path: Path | None, blocking: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (nothing when None)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise ConfigError(f"{path}: another grid is running on this cache") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 Results = dict[tuple[str, str], RunResult]  # (experiment id, row label) -> result, per dataset
 
 
 def run_spec(spec: Spec, options: GridOptions) -> dict[str, Results]:
-    """Every selected experiment on every selected dataset; returns results by dataset."""
-    experiments = (
-        [spec.experiment(e) for e in options.experiments] if options.experiments else spec.experiments
-    )
+    """Every experiment on every selected dataset; returns results by dataset.
+
+    Only the selected experiments (``options.experiments``) are run; every other row is
+    looked up (cache, recorded results), so the rewritten reports stay whole.
+    """
+    selected = {spec.experiment(e).id for e in options.experiments} if options.experiments else None
     datasets = [d for d in spec.datasets if options.datasets is None or d in options.datasets]
     if options.datasets:
         unknown = sorted(set(options.datasets) - set(spec.datasets))
@@ -72,30 +95,53 @@ def run_spec(spec: Spec, options: GridOptions) -> dict[str, Results]:
                 f"{spec.paper}: no dataset {', '.join(unknown)}; it has {', '.join(spec.datasets)}"
             )
     recorded = [] if options.quick else load_recorded(options.recorded)
+    with _locked(options.cache / ".grid.lock" if options.execute else None, blocking=False):
+        return _run_datasets(spec, options, datasets, selected, recorded)
+
+
+def _run_datasets(
+    spec: Spec, options: GridOptions, datasets: list[str], selected: set[str] | None, recorded: list[Recorded]
+) -> dict[str, Results]:
     everything: dict[str, Results] = {}
     for dataset_name in datasets:
-        chosen = [e for e in experiments if dataset_name in e.datasets]
+        chosen = [e for e in spec.experiments if dataset_name in e.datasets]
         if not chosen:
             continue
         data = load_data(spec, dataset_name, options)
-        fingerprint = run_cache.data_fingerprint(data)
+        context = _Context(data, dataset_name, run_cache.data_fingerprint(data), recorded, options)
         results: Results = {}
         everything[dataset_name] = results
-        done: dict[str, RunResult] = {}  # by run key: a row shared by experiments runs once
-        for experiment in chosen:
-            for row in experiment.rows_for(dataset_name):
-                per_seed = []
-                for seed in experiment.protocol.seeds:
-                    result = _row_result(
-                        row, experiment, seed, data, dataset_name, fingerprint, recorded, done, options
-                    )
-                    per_seed.append(result)
-                    if result.source.startswith("run") and result.status == "done" and not options.quick:
+        for execute in (False, True):  # look every row up first, so progress reports are whole
+            if execute and not options.execute:
+                break
+            for experiment in chosen:
+                if execute and selected is not None and experiment.id not in selected:
+                    continue
+                for row in experiment.rows_for(dataset_name):
+                    key = (experiment.id, row.label)
+                    if execute and results[key].status not in ("pending", "failed"):
+                        continue
+                    per_seed = [
+                        _row_result(row, experiment, seed, context, execute)
+                        for seed in experiment.protocol.seeds
+                    ]
+                    results[key] = _over_seeds(per_seed)
+                    ran = any(r.source.startswith("run") and r.status == "done" for r in per_seed)
+                    if execute and ran and not options.quick:
                         write_dataset_report(spec, dataset_name, results, options.reports, options.quick)
-                results[(experiment.id, row.label)] = _over_seeds(per_seed, data)
-        write_dataset_report(spec, dataset_name, results, options.reports, options.quick, experiments=chosen)
+        write_dataset_report(spec, dataset_name, results, options.reports, options.quick)
     write_index(spec, options.reports, options.quick)
     return everything
+
+
+@dataclass
+class _Context:
+    data: Dataset
+    dataset_name: str
+    fingerprint: str
+    recorded: list[Recorded]
+    options: GridOptions
+    done: dict[str, RunResult] = field(default_factory=dict)  # by run key: shared rows run once
 
 
 def load_data(spec: Spec, dataset_name: str, options: GridOptions) -> Dataset:
@@ -131,35 +177,23 @@ def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool) -> Rec
 
 
 def _row_result(
-    row: RowSpec,
-    experiment: Experiment,
-    seed: int,
-    data: Dataset,
-    dataset_name: str,
-    fingerprint: str,
-    recorded: list[Recorded],
-    done: dict[str, RunResult],
-    options: GridOptions,
+    row: RowSpec, experiment: Experiment, seed: int, context: _Context, execute: bool
 ) -> RunResult:
     if not row.implemented:
         return RunResult("not implemented", protocol=f"model {row.model!r} is not registered yet")
+    options, data, dataset_name = context.options, context.data, context.dataset_name
     protocol = experiment.protocol
     model = build_model(row, protocol, seed, options.quick)
     job = run_cache.make_job(
-        model,
-        protocol.select_on,
-        protocol.refit,
-        protocol.valid_fraction,
-        fingerprint,
-        options.cache,
-        dataset_name,
-    )
-    if job.key in done:
-        return done[job.key]
+        model, protocol.select_on, protocol.refit, protocol.valid_fraction, context.fingerprint,
+        options.cache, dataset_name,
+    )  # fmt: skip
+    if job.key in context.done:
+        return context.done[job.key]
     result = run_cache.cached_result(job)
-    if result is None and recorded:
-        result = match(recorded, model, dataset_name, protocol.select_on, protocol.refit)
-    if result is None and options.execute:
+    if result is None and context.recorded:
+        result = match(context.recorded, model, dataset_name, protocol.select_on, protocol.refit)
+    if result is None and execute:
         log.info(
             "%s %s: %s on %s (seed %d) -> %s",
             experiment.id,
@@ -170,8 +204,10 @@ def _row_result(
             job.directory,
         )
         clock = time.perf_counter()
+        data_path = str(options.data_root / dataset_name) if options.data_root else None
         try:
-            result = run_cache.execute(job, data, options.trainer, data_path=str(options.data_root or ""))
+            with _locked(options.cpu_lock):
+                result = run_cache.execute(job, data, options.trainer, data_path=data_path)
         except Exception as exc:  # one failed run must not stop a grid that runs for days
             log.exception("%s on %s failed", row.label, dataset_name)
             result = RunResult("failed", error=f"{type(exc).__name__}: {exc}", source=f"run {job.directory}")
@@ -183,14 +219,15 @@ def _row_result(
                 metrics.get("HR@20", float("nan")), metrics.get("MRR@20", float("nan")), job.directory,
             )  # fmt: skip
     if result is None:
-        result = RunResult("pending", protocol=f"not run yet ({job.directory})")
+        return RunResult("pending", protocol=f"not run yet ({job.directory})")
     if result.ranks is not None:
         result = replace(result, lengths=data.test.prefix_lengths.astype(np.int64))
-    done[job.key] = result
+    if result.status == "done":
+        context.done[job.key] = result
     return result
 
 
-def _over_seeds(results: list[RunResult], data: Dataset) -> RunResult:
+def _over_seeds(results: list[RunResult]) -> RunResult:
     """One seed's result as it is; several seeds' metrics averaged (ranks of the first kept)."""
     if len(results) == 1 or any(r.status != "done" for r in results):
         return next((r for r in results if r.status != "done"), results[0])
@@ -207,7 +244,3 @@ def _over_seeds(results: list[RunResult], data: Dataset) -> RunResult:
         by_length=by_length,
         protocol=f"{first.protocol}; mean of {len(results)} seeds",
     )
-
-
-def is_neural(model: Recommender) -> bool:
-    return isinstance(model, NeuralRecommender)
