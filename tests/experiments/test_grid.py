@@ -106,10 +106,8 @@ def test_an_interrupted_run_resumes_at_its_checkpoint(
     resumed = run_spec(spec, options(tmp_path, data_root))["toy"][("main", "SR-GNN")]
     assert resumed.status == "done"
     run_dir = Path(resumed.source.removeprefix("run "))
-    epochs = [
-        r["epoch"]
-        for r in json.loads("[" + ",".join(run_dir.joinpath("metrics.jsonl").read_text().split()) + "]")
-    ]
+    lines = run_dir.joinpath("metrics.jsonl").read_text().splitlines()
+    epochs = [json.loads(line)["epoch"] for line in lines]
     assert epochs == [0, 1, 2]  # epoch 0 kept from the killed process, not trained again
     np.testing.assert_array_equal(resumed.ranks, straight.ranks)
 

@@ -16,6 +16,7 @@ resolved config and protocol are the same then finds it.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -150,7 +151,7 @@ def execute(job: Job, dataset: Dataset, options: TrainerOptions, data_path: str 
             valid_fraction=job.protocol["valid_fraction"] or 0.1,
             resume=resume,
             overwrite=not resume,
-            options=options,
+            options=dataclasses.replace(options),  # train_and_evaluate fills in the run's own fields
             data_path=data_path,
             refit=job.protocol["refit"],
         )

@@ -73,13 +73,13 @@ def _bars(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
     handles, labels = ax.get_legend_handles_labels()
     unique = dict(zip(labels, handles, strict=True))
     if unique:
-        ax.legend(unique.values(), unique.keys(), fontsize=8, loc="lower right")
+        ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left", ncol=2)
     names = [r["label"] if r["status"] == "done" else f"{r['label']}\n({r['status']})" for r in rows]
     ax.set_xticks(range(len(rows)), names, rotation=30, ha="right", fontsize=8)
     if values:  # the papers' bar charts start near the smallest value, so differences show
         low, high = min(values), max(values)
         span = max(high - low, 0.5)
-        ax.set_ylim(max(0.0, low - 0.6 * span), high + 0.25 * span)
+        ax.set_ylim(max(0.0, low - 0.6 * span), high + 0.45 * span)  # room for the legend
 
 
 def _curves(ax: Any, experiment: Experiment, rows: list[dict[str, Any]], key: str) -> None:

@@ -222,7 +222,7 @@ def _row_result(
         return RunResult("pending", protocol=f"not run yet ({job.directory})")
     if result.ranks is not None:
         result = replace(result, lengths=data.test.prefix_lengths.astype(np.int64))
-    if result.status == "done":
+    if result.status in ("done", "failed"):  # a failed run is retried by the next start, not now
         context.done[job.key] = result
     return result
 

@@ -196,8 +196,11 @@ def _section(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], o
             cells = [r["label"]]
             for key in experiment.metric_keys:
                 cells += [_ours(r, key), _fmt(r[f"paper {key}"]), _fmt(r[f"diff {key}"], signed=True)]
-            source = r["source"].split(" ")[0] if r["source"] else ""
-            protocol = f"{source}: {r['protocol']}" if source else r["protocol"]
+            protocol = r["protocol"]
+            if r["source"].startswith("recorded "):
+                protocol = f"recorded (`benchmarks/results/{r['source'].split(' ', 1)[1]}`): {protocol}"
+            elif r["source"].startswith("run ") and r["status"] == "done":
+                protocol = f"run: {protocol}"
             cells += [_p(r["p_t"]), _p(r["p_mcnemar"]), _fmt(r["epochs"], 0), protocol, r["note"]]
             lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
         lines.append("")
