@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +152,7 @@ def test_a_finished_run_made_elsewhere_is_adopted(
 
 def test_fixed_epoch_protocol_and_seeds_change_the_key(tmp_path: Path) -> None:
     fixed = parse_spec(toy_spec(select_on="none", epochs=2, seeds=[1, 2])).experiments[0]
-    row = fixed.rows[2]
+    row = replace(fixed.rows[2], overrides={"embedding_dim": 8})  # the protocol's epochs, not the row's
     first, second = (grid.build_model(row, fixed.protocol, seed, quick=False) for seed in (1, 2))
     assert first.config.epochs == 2 and first.config.seed == 1 and second.config.seed == 2
     jobs = [run_cache.make_job(m, "none", False, 0.1, "data", tmp_path, "toy").key for m in (first, second)]

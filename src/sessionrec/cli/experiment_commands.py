@@ -39,6 +39,9 @@ ReportsOption = Annotated[
 OnlyOption = Annotated[
     list[str] | None, typer.Option("--only", help="Run only these experiment ids (repeatable).")
 ]
+ModelOption = Annotated[
+    list[str] | None, typer.Option("--model", help="Run only rows of these models or presets (repeatable).")
+]
 DatasetOption = Annotated[
     list[str] | None, typer.Option("--dataset", help="Only these datasets (repeatable).")
 ]
@@ -82,6 +85,7 @@ def reproduce_command(
     reports: ReportsOption = None,
     only: OnlyOption = None,
     dataset: DatasetOption = None,
+    model: ModelOption = None,
     report_only: ReportOnlyOption = False,
     recorded: RecordedOption = None,
     no_recorded: NoRecordedOption = False,
@@ -102,8 +106,8 @@ def reproduce_command(
     failed = 0
     for name in paper:
         failed += _run(
-            name, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
-            cpu_scoring, log_file, cpu_lock,
+            name, data, quick, cache, reports, only, dataset, model, report_only, recorded, no_recorded,
+            threads, cpu_scoring, log_file, cpu_lock,
         )  # fmt: skip
     _exit_on_failures(failed)
 
@@ -144,6 +148,7 @@ def run_command(
     reports: ReportsOption = None,
     only: OnlyOption = None,
     dataset: DatasetOption = None,
+    model: ModelOption = None,
     report_only: ReportOnlyOption = False,
     recorded: RecordedOption = None,
     no_recorded: NoRecordedOption = False,
@@ -154,7 +159,7 @@ def run_command(
 ) -> None:
     """Run (or resume) every row of a spec through the run cache and write its reports."""
     failed = _run(
-        spec, data, quick, cache, reports, only, dataset, report_only, recorded, no_recorded, threads,
+        spec, data, quick, cache, reports, only, dataset, model, report_only, recorded, no_recorded, threads,
         cpu_scoring, log_file, cpu_lock,
     )  # fmt: skip
     _exit_on_failures(failed)
@@ -197,6 +202,7 @@ def _run(
     reports: Path | None,
     only: list[str] | None,
     dataset: list[str] | None,
+    model: list[str] | None,
     report_only: bool,
     recorded: Path | None,
     no_recorded: bool,
@@ -227,6 +233,7 @@ def _run(
         recorded=recorded,
         experiments=tuple(only) if only else None,
         datasets=tuple(dataset) if dataset else None,
+        models=tuple(model) if model else None,
         trainer=TrainerOptions(threads=threads, cpu_scoring=cpu_scoring),  # type: ignore[arg-type]
         cpu_lock=cpu_lock,
     )

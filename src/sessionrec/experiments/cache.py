@@ -183,7 +183,7 @@ def result_from_run(run: Run) -> RunResult:
     ranks = np.load(ranks_path) if ranks_path.is_file() else None
     history = [*run.read_metrics(), *info.get("refit_history", [])]
     speeds = [r["train_samples_per_s"] for r in history if r.get("train_samples_per_s")]
-    n_test = info.get("data", {}).get("stats", {}).get("test_samples")
+    n_test = len(ranks) if ranks is not None else info.get("data", {}).get("stats", {}).get("test_samples")
     test_seconds = info.get("test_seconds")
     return RunResult(
         "done",

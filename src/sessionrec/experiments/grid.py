@@ -54,6 +54,7 @@ class GridOptions:
     execute: bool = True
     recorded: Path | None = None  # folder of recorded benchmark results; None: none used
     experiments: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None  # run only rows of these models (others are looked up)
     datasets: tuple[str, ...] | None = None
     trainer: TrainerOptions = field(default_factory=TrainerOptions)
     cpu_lock: Path | None = None  # a file lock taken around each run (shared machines), not between
@@ -120,6 +121,8 @@ def _run_datasets(
                 for row in experiment.rows_for(dataset_name):
                     key = (experiment.id, row.label)
                     if execute and results[key].status not in ("pending", "failed"):
+                        continue
+                    if execute and options.models is not None and row.model not in options.models:
                         continue
                     per_seed = [
                         _row_result(row, experiment, seed, context, execute)

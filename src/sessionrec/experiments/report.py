@@ -65,7 +65,7 @@ def write_dataset_report(
     ]
     table_rows: dict[str, list[dict[str, Any]]] = {}
     for experiment in chosen:
-        rows = _rows(experiment, dataset, results)
+        rows = _rows(experiment, dataset, results, quick)
         table_rows[experiment.id] = rows
         lines += _section(experiment, dataset, rows, out)
     (out / "README.md").write_text("\n".join(lines) + "\n")
@@ -80,7 +80,7 @@ def _json_default(value: Any) -> Any:
 
 
 def _rows(
-    experiment: Experiment, dataset: str, results: dict[tuple[str, str], RunResult]
+    experiment: Experiment, dataset: str, results: dict[tuple[str, str], RunResult], quick: bool = False
 ) -> list[dict[str, Any]]:
     from sessionrec.experiments.cache import RunResult
 
@@ -109,7 +109,7 @@ def _rows(
             row[key] = ours
             row[f"paper {key}"] = paper
             row[f"diff {key}"] = ours - paper if ours is not None and paper is not None else None
-            if row[f"diff {key}"] is not None and row[f"diff {key}"] < -BELOW:
+            if not quick and row[f"diff {key}"] is not None and row[f"diff {key}"] < -BELOW:
                 below.append(key)
         if experiment.kind == "time":
             row["paper train"], row["paper test"] = published.get("train"), published.get("test")
@@ -129,8 +129,6 @@ def _rows(
                 f"{', '.join(below)} more than {BELOW:g} point below the paper: "
                 + (reason if reason else "**no reason written yet**")
             )
-        elif spec_row.reasons.get(dataset) and result.status == "done":
-            note.append(spec_row.reasons[dataset])
         row["note"] = " ".join(note)
         rows.append(row)
     if experiment.kind == "time":

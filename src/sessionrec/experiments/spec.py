@@ -182,7 +182,7 @@ def load_spec(name_or_path: str | Path) -> Spec:
         if str(name_or_path) not in names:
             raise ConfigError(f"unknown spec {str(name_or_path)!r}; shipped: {', '.join(names)}")
         resource = resources.files(SPEC_PACKAGE) / f"{name_or_path}.toml"
-        text, where = resource.read_text(), f"{SPEC_PACKAGE}/{name_or_path}.toml"
+        text, where = resource.read_text(), f"src/sessionrec/experiments/specs/{name_or_path}.toml"
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
