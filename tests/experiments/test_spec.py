@@ -144,3 +144,21 @@ def test_stub_specs_report_their_rows_as_not_implemented(paper: str, tmp_path: P
             assert labels == [r.label for r in experiment.rows_for(dataset)]
             for r, row in zip(rows[experiment.id], experiment.rows_for(dataset), strict=True):
                 assert r["status"] == ("pending" if row.implemented else "not implemented")
+
+
+def test_the_cli_reproduces_quick_and_reports_a_bad_spec(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sessionrec.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["reproduce", "sriem", "--quick", "--cache", str(tmp_path / "c"), "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "c" / "reports" / "sriem" / "diginetica" / "fig3.png").is_file()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(BAD)
+    result = runner.invoke(app, ["experiment", "check", str(bad)])
+    assert result.exit_code == 2 and "6 problem(s) in the spec" in result.output
+    assert runner.invoke(app, ["reproduce", "nosuchpaper", "--quick"]).exit_code == 2

@@ -64,7 +64,7 @@ LockOption = Annotated[
     ),
 ]
 LogOption = Annotated[
-    Path | None, typer.Option(help="Also append the log (one line per epoch and run) here.")
+    Path | None, typer.Option("--log", help="Also append the log (one line per epoch and run) here.")
 ]
 
 
