@@ -66,7 +66,7 @@ class RunResult:
     def evaluation(self) -> Evaluation | None:
         if self.ranks is None or self.lengths is None:
             return None
-        return Evaluation(self.ranks, self.lengths)
+        return Evaluation.from_ranks(self.ranks, self.lengths)  # optimistic ranks, as saved
 
 
 def data_fingerprint(dataset: Dataset) -> str:
