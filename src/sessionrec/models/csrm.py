@@ -4,13 +4,14 @@ Memory Modules", SIGIR 2019 (official code wmeirui/CSRM_SIGIR2019, TF; notes 5.6
 Implements:
 - the inner memory encoder: NARM's encoder (``models.narm.NARMEncoder``) with two GRUs,
   the global one's last state c_g and the local one's attentive c_l =
-  sum_j alpha_j h_j, alpha = masked softmax of v^T sigma(A1 h_t + A2 h_j) (Eq. 1-4);
-- the outer memory of recent sessions (``nn.SessionMemory``, Eq. 5-8): cosine similarity
+  sum_j alpha_j h_j, alpha = masked softmax of v^T sigma(A1 h_t + A2 h_j);
+- the outer memory of recent sessions (``nn.SessionMemory``): cosine similarity
   of c_l to the stored c_l of the last ``memory_capacity`` = 10,000 sessions, softmax over
   the top ``neighbours`` = 512, m = their weighted sum; the batch's c_l are then written;
 - c_l, c_g and m z-normalised over features, the scalar fusion gate
-  f = sigma(w_l . c_l + w_m . m + w_g . c_g) and c = f [c_l; c_g] + (1 - f) [m; m] (Eq. 9-10),
-  dropout 0.5, NARM's bilinear decoder over items 1..N, softmax cross-entropy (Eq. 11-12).
+  f = sigma(w_l . c_l + w_m . m + w_g . c_g) and c = f [c_l; c_g] + (1 - f) [m; m],
+  dropout 0.5, NARM's bilinear decoder over items 1..N, softmax cross-entropy.
+The paper is not among ``papers/``; this follows notes 5.6 (paper and official code).
 
 Departure from the official code, on purpose: the memory is written only while training.
 The code keeps writing during validation and test, so a test session is recommended

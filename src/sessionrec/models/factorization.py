@@ -11,8 +11,9 @@
 
 Both are trained on the library's (prefix -> next item) samples with the BPR criterion
 (``nn.bpr``): for each sample, ``negatives`` items drawn uniformly, loss
-mean softplus(x_j - x_i), plus ``l2`` (lambda) times the squared norms of the factors the
-batch touched, per sample (BPR-SGD's regularisation). The module defines
+mean softplus(x_j - x_i), plus ``l2`` (lambda) times the squared norms of each sample's
+session vector and positive and negative factors, per sample (BPR-SGD regularises the
+factors a step touches; for BPR-MF the session vector is their mean). The module defines
 ``training_loss(batch)``, which the trainer uses instead of softmax cross-entropy, so no
 step ever scores every item. Scoring for ranking is the full product over items 1..N.
 Departures: Adam (lr 1e-3, batch 512) instead of per-sample SGD (the result of one step

@@ -3,11 +3,11 @@
 
 Implements, on the last ``max_length`` = 19 items of each prefix:
 - item embeddings (d = 50) with dropout 0.25, a GRU encoder (h = 100, ``nn.GRUEncoder``);
-- the global encoder c_g = h_t, the last hidden state (Eq. 5);
+- the global encoder c_g = h_t, the last hidden state;
 - the local encoder c_l = sum_j alpha_tj h_j with alpha_tj = v^T g(A1 h_t + A2 h_j)
-  (Eq. 6-8, ``nn.AdditiveAttention``);
+  (``nn.AdditiveAttention``);
 - c_t = [c_g; c_l] with dropout 0.5 and the bilinear decoder S_i = emb_i^T B c_t,
-  B in R^{d x 2h} (Eq. 9), over items 1..N with softmax cross-entropy (Eq. 10).
+  B in R^{d x 2h}, over items 1..N with softmax cross-entropy.
 
 Where the official code departs from the paper, a flag chooses; the defaults follow the
 code, which produced the published numbers (preset ``narm-paper`` selects the paper):
@@ -88,7 +88,7 @@ def narm_init_(module: nn.Module, n_items: int) -> None:
 
 
 class NARMEncoder(nn.Module):
-    """Embeddings -> GRU -> (c_g, c_l): NARM's global and local encoders (Eq. 5-8).
+    """Embeddings -> GRU -> (c_g, c_l): NARM's global and local encoders.
 
     ``separate_local=True`` gives the local encoder its own GRU (CSRM's inner memory).
     """
@@ -135,7 +135,7 @@ class NARMModule(CachedItemColumns):
         narm_init_(self, n_items)
 
     def session_vector(self, batch: Batch) -> torch.Tensor:
-        """B c_t [B, d]: the session side of the bilinear decoder (Eq. 9)."""
+        """B c_t [B, d]: the session side of the bilinear decoder."""
         global_vector, local_vector = self.encoder(lookup_items(self.embedding.weight, batch.items), batch)
         return self.bilinear(self.output_dropout(torch.cat([global_vector, local_vector], dim=1)))
 

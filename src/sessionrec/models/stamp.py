@@ -2,12 +2,12 @@
 Recommendation", KDD 2018 (official code uestcnlp/STAMP, ``STAMP_cikm.py``; notes 5.3).
 
 Implements, for a prefix x_1..x_t (embeddings d = 100):
-- the general interest m_s = (1/t) sum_i x_i and the last click x_t (Eq. 1-2);
+- the general interest m_s = (1/t) sum_i x_i and the last click x_t;
 - the attention alpha_i = w0^T sigmoid(W1 x_i + W2 x_t + W3 m_s [+ b_a]), unnormalised,
-  and m_a = sum_i alpha_i x_i (Eq. 7-8), with SR-IEM's layer ``nn.importance.StampAttention``;
-- the two MLP cells h_s = tanh(W_s m_a'), h_t = tanh(W_t x_t) (Eq. 3-4) and the
-  trilinear scores z_i = <h_s, h_t, x_i> = (h_s * h_t) . x_i over items 1..N (Eq. 5),
-  with softmax cross-entropy (Eq. 6-7).
+  and m_a = sum_i alpha_i x_i, with SR-IEM's layer ``nn.importance.StampAttention``;
+- the two MLP cells h_s = tanh(W_s m_a'), h_t = tanh(W_t x_t) and the
+  trilinear scores z_i = <h_s, h_t, x_i> = (h_s * h_t) . x_i over items 1..N,
+  with softmax cross-entropy.
 
 Where the official code departs from the paper, a flag chooses; the defaults follow the
 code, which produced the published numbers (preset ``stamp-paper`` selects the paper):
@@ -24,7 +24,7 @@ Departures from the code:
 - the code batches sessions of equal length; here prefixes are padded to the batch's
   longest, which changes nothing in the scores (padding is masked out of m_s and alpha);
 - model selection on a validation split, padding row 0 never scored.
-Variant (section 5.3): ``stmp``, no attention: m_a' = m_s.
+Variant: ``stmp``, no attention: m_a' = m_s.
 """
 
 from __future__ import annotations
@@ -125,4 +125,4 @@ register_preset(
     mlp_bias=True,
     max_norm=0.0,
 )
-register_preset("stmp", "stamp", "STMP: no attention, the MLP cell reads m_s (section 5.3)", attention=False)
+register_preset("stmp", "stamp", "STMP: no attention, the MLP cell reads m_s", attention=False)

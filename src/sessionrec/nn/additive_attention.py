@@ -1,4 +1,4 @@
-r"""NARM's attention over a GRU's outputs (Li et al. 2017, Eq. 6-8; CSRM's inner encoder).
+r"""NARM's attention over a GRU's outputs (Li et al. 2017, its local encoder; CSRM's inner memory).
 
 .. math::
     q_{tj} = v^\top g(A_1 h_t + A_2 h_j),\qquad

@@ -1,4 +1,4 @@
-r"""CSRM's outer memory of recent sessions (Wang et al. 2019, Eq. 9-11; the code's ``ome.py``).
+r"""CSRM's outer memory of recent sessions (Wang et al. 2019; the code's ``ome.py``).
 
 A FIFO of the last ``capacity`` session vectors (stored without gradient). Reading with
 query vectors q [B, d]:
