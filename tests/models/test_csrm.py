@@ -13,7 +13,6 @@ from sessionrec.data.batching import make_batch
 from sessionrec.models.registry import create
 from sessionrec.nn.session_memory import SessionMemory
 from tests.conftest import synthetic_dataset
-from tests.contract import ContractTests
 
 FAST = {
     "embedding_dim": 16,
@@ -25,11 +24,6 @@ FAST = {
     "neighbours": 10,
 }
 CONTRACT = {"csrm": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
-
-
-class TestCSRM(ContractTests):  # temporary, until tests/models/test_contract.py reaches this branch
-    model_name = "csrm"
-    overrides = FAST
 
 
 def test_memory_read_is_a_softmax_over_the_top_k_cosine_neighbours() -> None:

@@ -12,7 +12,6 @@ from sessionrec.models import factorization
 from sessionrec.models.factorization import BPRMFModule, FPMCModule
 from sessionrec.models.registry import create
 from sessionrec.nn.bpr import bpr_loss, uniform_negatives
-from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 10, "lr": 0.02, "negatives": 4}
 CONTRACT = {
@@ -21,17 +20,6 @@ CONTRACT = {
     # from k - 1 after k, so the k -> k + 1 rule is out of its reach
     "bprmf": {"overrides": FAST, "pattern_metric": None},
 }
-
-
-class TestFPMC(ContractTests):  # temporary, until tests/models/test_contract.py reaches this branch
-    model_name = "fpmc"
-    overrides = FAST
-
-
-class TestBPRMF(ContractTests):  # temporary
-    model_name = "bprmf"
-    overrides = FAST
-    pattern_metric = None
 
 
 def softplus(x: float) -> float:

@@ -9,15 +9,9 @@ from sessionrec.models.narm import NARMModule
 from sessionrec.models.registry import create
 from sessionrec.nn.additive_attention import AdditiveAttention, theano_hard_sigmoid
 from sessionrec.nn.gru import GRUEncoder
-from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "hidden_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.01}
 CONTRACT = {"narm": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
-
-
-class TestNARM(ContractTests):  # temporary, until tests/models/test_contract.py reaches this branch
-    model_name = "narm"
-    overrides = FAST
 
 
 def identity_attention(**options: object) -> AdditiveAttention:

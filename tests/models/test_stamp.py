@@ -9,15 +9,9 @@ from sessionrec.models.registry import create
 from sessionrec.models.sriem import SRIEMModule
 from sessionrec.models.stamp import STAMPModule, clip_norm
 from sessionrec.nn.importance import StampAttention
-from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.01}
 CONTRACT = {"stamp": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
-
-
-class TestSTAMP(ContractTests):  # temporary, until tests/models/test_contract.py reaches this branch
-    model_name = "stamp"
-    overrides = FAST
 
 
 def identity_module(**overrides: object) -> STAMPModule:
