@@ -2,7 +2,7 @@
 Memory Modules", SIGIR 2019 (official code wmeirui/CSRM_SIGIR2019, TF; notes 5.6).
 
 Implements:
-- the inner memory encoder: NARM's encoder (``models.narm.NARMEncoder``) with two GRUs,
+- the inner memory encoder: NARM's encoder (``nn.NARMEncoder``) with two GRUs,
   the global one's last state c_g and the local one's attentive c_l =
   sum_j alpha_j h_j, alpha = masked softmax of v^T sigma(A1 h_t + A2 h_j);
 - the outer memory of recent sessions (``nn.SessionMemory``): cosine similarity
@@ -43,9 +43,10 @@ from torch.nn import functional as F
 
 from sessionrec.config import check
 from sessionrec.data.batching import Batch, BatchSpec
-from sessionrec.models.narm import NARMEncoder, narm_init_
+from sessionrec.models.narm import narm_init_
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender
 from sessionrec.models.registry import register
+from sessionrec.nn.narm_encoder import NARMEncoder
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 from sessionrec.nn.session_memory import SessionMemory
 

@@ -43,8 +43,7 @@ from sessionrec.config import check
 from sessionrec.data.batching import Batch, BatchSpec
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender
 from sessionrec.models.registry import register, register_preset
-from sessionrec.nn.additive_attention import AdditiveAttention
-from sessionrec.nn.gru import GRUEncoder
+from sessionrec.nn.narm_encoder import NARMEncoder
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 
 
@@ -85,37 +84,6 @@ def narm_init_(module: nn.Module, n_items: int) -> None:
     with torch.no_grad():
         for embedding in (m for m in module.modules() if isinstance(m, nn.Embedding)):
             embedding.weight[0].zero_()
-
-
-class NARMEncoder(nn.Module):
-    """Embeddings -> GRU -> (c_g, c_l): NARM's global and local encoders.
-
-    ``separate_local=True`` gives the local encoder its own GRU (CSRM's inner memory).
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        hidden: int,
-        embedding_dropout: float,
-        activation: Literal["sigmoid", "hard_sigmoid"],
-        softmax: bool,
-        separate_local: bool = False,
-    ) -> None:
-        super().__init__()
-        self.dropout = nn.Dropout(embedding_dropout)
-        self.gru = GRUEncoder(dim, hidden)
-        self.local_gru = GRUEncoder(dim, hidden) if separate_local else None
-        self.attention = AdditiveAttention(hidden, hidden, activation, softmax)
-
-    def forward(self, embeddings: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        embeddings = self.dropout(embeddings)
-        states, global_vector = self.gru(embeddings, batch.lengths)
-        if self.local_gru is not None:
-            states, last = self.local_gru(embeddings, batch.lengths)
-        else:
-            last = global_vector
-        return global_vector, self.attention(states, batch.mask, last)
 
 
 class NARMModule(CachedItemColumns):
