@@ -47,6 +47,16 @@ PUBLISHED = {
     ("sriem", "yoochoose1_64"): (71.15, 31.71),
     ("gcegnn", "diginetica"): (54.22, 19.04),
     ("dhcn", "diginetica"): (53.66, 18.51),  # S^2-DHCN as quoted by FOCOL's Table 2
+    ("narm", "diginetica"): (49.70, 16.17),  # SR-GNN/TAGNN tables (FOCOL: 48.32 / 16.00)
+    ("narm", "yoochoose1_64"): (68.32, 28.63),
+    ("stamp", "diginetica"): (45.64, 14.32),  # SR-GNN/TAGNN tables (FOCOL: 46.64 / 15.13)
+    ("stamp", "yoochoose1_64"): (68.74, 29.67),
+    ("csrm", "diginetica"): (51.69, 16.92),  # SR-IEM's table
+    ("csrm", "yoochoose1_64"): (69.85, 29.71),
+    ("fpmc", "diginetica"): (26.53, 6.95),  # TAGNN (SR-IEM: 31.55 / 8.92; FOCOL: 22.14 / 6.66)
+    ("fpmc", "yoochoose1_64"): (45.62, 15.01),
+    ("bprmf", "diginetica"): (5.24, 1.98),  # TAGNN
+    ("bprmf", "yoochoose1_64"): (31.31, 12.08),
 }
 
 

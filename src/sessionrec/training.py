@@ -1,5 +1,9 @@
 """The trainer of every neural model.
 
+The loss is softmax cross-entropy over the scores ``forward`` returns, plus any
+``extra_loss()`` terms; a module that defines ``training_loss(batch)`` (``OwnLoss``, e.g.
+BPR on sampled negatives) is trained on that instead. Validation scores in eval mode.
+
 Adam with L2 (``weight_decay``) on all parameters, a step learning-rate schedule
 stepped at the start of each epoch (SR-GNN, TAGNN) or at its end (SR-IEM), seeded
 per-epoch shuffling, model selection on a validation split with early stopping,
@@ -41,7 +45,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -112,6 +116,20 @@ class Trainable(Protocol):
     def to(self, device: torch.device | str) -> Any: ...
     def init_module(self, n_items: int) -> nn.Module: ...
     def score(self, batch: Batch) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class OwnLoss(Protocol):
+    """A module trained on its own loss instead of softmax cross-entropy over its scores."""
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        """The scalar loss of a training batch (its ``forward`` still scores every item)."""
+        ...
+
+
+def _extra_loss(module: Any) -> torch.Tensor | float:
+    extra = getattr(module, "extra_loss", None)
+    return extra() if callable(extra) else 0.0
 
 
 @dataclass
@@ -203,7 +221,7 @@ class Trainer:
                 group["lr"] = learning_rate(config, epoch)
             record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state)
             if valid is not None:
-                record.update(self._validate(valid, device))
+                record.update(self._validate(module, valid, device))
                 self._select(state, record, module)
             state.epoch += 1
             state.history.append(record)
@@ -278,29 +296,43 @@ class Trainer:
 
     def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:
         """One optimisation step on one batch; returns the (detached) loss."""
-        scores = module(batch)
-        loss = self.loss(module, batch, scores)
+        loss = self.batch_loss(module, batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss.detach()
 
+    def batch_loss(self, module: Any, batch: Batch) -> torch.Tensor:
+        """The training loss of one batch.
+
+        A module with its own objective (``OwnLoss``: BPR on sampled negatives, ...) is
+        trained on ``module.training_loss(batch)`` and its ``forward`` is not called, so
+        such a step need not score every item; any other module on ``loss`` of its scores.
+        ``extra_loss()`` terms are added either way.
+        """
+        if isinstance(module, OwnLoss):
+            return module.training_loss(batch) + _extra_loss(module)
+        return self.loss(module, batch, module(batch))
+
     def loss(self, module: Any, batch: Any, scores: torch.Tensor) -> torch.Tensor:
         """Softmax cross-entropy over items 1..N; a model may add terms via ``extra_loss``."""
-        loss = F.cross_entropy(scores, batch.targets - 1)
-        extra = getattr(module, "extra_loss", None)
-        return loss + extra() if callable(extra) else loss
+        return F.cross_entropy(scores, batch.targets - 1) + _extra_loss(module)
 
     @property
     def _metric_prefix(self) -> str:
         """The prefix of the selection split's metrics in an epoch's record."""
         return "test" if self.options.select_on == "test" else "valid"
 
-    def _validate(self, valid: Split, device: torch.device) -> dict[str, Any]:
+    def _validate(self, module: nn.Module, valid: Split, device: torch.device) -> dict[str, Any]:
+        """Metrics on ``valid``, scored in eval mode (no dropout, no training-time state updates)."""
         started = time.perf_counter()
-        evaluation = evaluate_scores(
-            self.model.score, valid, self.model.batch_spec, self.options.eval_batch_size, device=device
-        )
+        module.eval()
+        try:
+            evaluation = evaluate_scores(
+                self.model.score, valid, self.model.batch_spec, self.options.eval_batch_size, device=device
+            )
+        finally:
+            module.train()
         metrics = {f"{self._metric_prefix}_{k}": v for k, v in evaluation.metrics().items()}
         metrics["eval_seconds"] = time.perf_counter() - started
         return metrics

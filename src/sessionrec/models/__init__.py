@@ -1,13 +1,17 @@
 """Built-in models; importing this package registers them."""
 
 from sessionrec.models import (
+    csrm,  # noqa: F401
     dhcn,  # noqa: F401
+    factorization,  # noqa: F401
     gcegnn,  # noqa: F401
     itemknn,  # noqa: F401
+    narm,  # noqa: F401
     pop,  # noqa: F401
     sknn,  # noqa: F401
     spop,  # noqa: F401
     srgnn,  # noqa: F401
     sriem,  # noqa: F401
+    stamp,  # noqa: F401
     tagnn,  # noqa: F401
 )

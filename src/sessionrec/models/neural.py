@@ -3,7 +3,8 @@
 A neural model builds an ``nn.Module`` whose ``forward(batch)`` returns scores
 [B, N] of items 1..N; the trainer (``sessionrec.training``) fits it with softmax
 cross-entropy over all items, as every paper's code does (the binary
-cross-entropy printed in several papers is not what their code optimises).
+cross-entropy printed in several papers is not what their code optimises); a module
+with an objective of its own defines ``training_loss(batch)`` (``training.OwnLoss``).
 
 ``fit(train, valid, options)`` is the one path every caller takes (library, CLI,
 experiment runner, refit, resume, demo, benchmarks): ``prepare_fit`` (vocabulary,

@@ -21,6 +21,12 @@ def masked_softmax(logits: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> t
     return torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=dim)
 
 
+def masked_mean(embeddings: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the real positions: [B, L, d], [B, L] -> [B, d] (STAMP's m_s)."""
+    real = mask.unsqueeze(2).to(embeddings.dtype)
+    return (embeddings * real).sum(1) / real.sum(1).clamp(min=1.0)
+
+
 class ImportanceExtraction(nn.Module):
     r"""SR-IEM's importance extraction module.
 
@@ -81,20 +87,21 @@ class StampAttention(nn.Module):
         m_s = \tfrac{1}{t}\textstyle\sum_i e_i,\qquad z_l = \sum_i \alpha_i e_i
 
     No normalisation of alpha, as in STAMP (its paper and code); padded positions get 0.
+    ``bias=False`` drops b_a, as STAMP's official code does (its paper has it).
     """
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, bias: bool = True) -> None:
         super().__init__()
         self.w1 = nn.Linear(dim, dim, bias=False)
         self.w2 = nn.Linear(dim, dim, bias=False)
         self.w3 = nn.Linear(dim, dim, bias=False)
-        self.b_a = nn.Parameter(torch.zeros(dim))
+        self.b_a = nn.Parameter(torch.zeros(dim)) if bias else None
         self.w0 = nn.Linear(dim, 1, bias=False)
 
     def weights(self, embeddings: torch.Tensor, mask: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
-        real = mask.unsqueeze(2).to(embeddings.dtype)
-        mean = (embeddings * real).sum(1) / real.sum(1).clamp(min=1.0)
-        context = self.w2(last) + self.w3(mean) + self.b_a
+        context = self.w2(last) + self.w3(masked_mean(embeddings, mask))
+        if self.b_a is not None:
+            context = context + self.b_a
         alpha = self.w0(torch.sigmoid(self.w1(embeddings) + context.unsqueeze(1))).squeeze(2)
         return alpha * mask
 
