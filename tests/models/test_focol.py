@@ -195,11 +195,3 @@ def test_distance_importance_exports_one_distribution_per_feature() -> None:
     assert weights.shape == (1, 8, 32)
     np.testing.assert_allclose(weights.sum(1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(exported["mean"], weights.mean(2), rtol=1e-6)
-
-
-from tests.contract import ContractTests  # noqa: E402  TEMPORARY until tests/models/test_contract.py lands
-
-
-class TestFOCOLContractTemporary(ContractTests):
-    model_name = "focol"
-    overrides = FAST
