@@ -32,6 +32,7 @@ from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.prepared import PREPARED_FILE, decode_prepared
 from sessionrec.models.registry import create_from_overrides
 from sessionrec.runs import Run
+from sessionrec.runtime.contention import warn_if_oversubscribed
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import REFIT_DIR, train_and_evaluate
@@ -52,6 +53,8 @@ PUBLISHED = {
     ("focol-nd", "diginetica"): (53.74, 18.81),
     ("focol-ni", "diginetica"): (53.95, 19.02),
     ("focol-nid", "diginetica"): (53.46, 18.62),
+    ("gcegnn", "diginetica"): (54.22, 19.04),
+    ("dhcn", "diginetica"): (53.66, 18.51),  # S^2-DHCN as quoted by FOCOL's Table 2
 }
 
 
@@ -118,6 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
+    warn_if_oversubscribed(args.threads)
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)

@@ -10,10 +10,10 @@ from torch.nn import functional as F
 from sessionrec.data.batching import BatchSpec, batch_from_lists, make_batch
 from sessionrec.graphs.targets import samples_by_target
 from sessionrec.models.focol import FOCOL, FOCOLModule
-from sessionrec.models.focol_cl import ContrastiveSampler
 from sessionrec.models.registry import create
 from sessionrec.nn.augment import MASK_ID, corrupt, drop, insert_mask
 from sessionrec.nn.contrastive import info_nce
+from sessionrec.nn.session_sampler import ContrastiveSampler
 from sessionrec.training import Trainer
 from tests.conftest import synthetic_dataset, tiny_split
 

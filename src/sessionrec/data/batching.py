@@ -22,12 +22,19 @@ class BatchSpec:
 
     ``max_length`` truncates prefixes, keeping the ``keep`` end ("last": the most
     recent clicks, as SR-IEM and LGSR do; "first": NARM's ``x[:19]``).
-    ``graph`` asks for the SR-GNN session graph.
+    ``graph`` asks for the SR-GNN session graph; ``relations`` also for GCE-GNN's
+    relation codes between its nodes (``SessionGraph.relations``; implies ``graph``).
     """
 
     max_length: int | None = None
     keep: Literal["last", "first"] = "last"
     graph: bool = False
+    relations: bool = False
+    line_graph: bool = False
+
+    @property
+    def needs_graph(self) -> bool:
+        return self.graph or self.relations
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,13 @@ class SessionGraph:
     of position j; ``adj_in`` / ``adj_out`` [B, U, U]: binary transitions, row-normalised
     (row i of ``adj_in`` averages over the predecessors of i, of ``adj_out`` over its
     successors; zero-degree rows stay 0).
+
+    ``relations`` [B, U, U] (only with ``BatchSpec(relations=True)``): GCE-GNN's
+    session-level edge types (notes 5.5) in time order, 0 = no edge,
+    1 = self-loop (every real node), 2 = j -> i only (j clicked right before i),
+    3 = i -> j only, 4 = both; repeated clicks of one item add no edge. The official
+    code labels the reversed sequence, so its "in" and "out" names are swapped; the
+    codes here are its codes.
     """
 
     nodes: torch.Tensor  # int64 [B, U]
@@ -45,6 +59,7 @@ class SessionGraph:
     adj_in: torch.Tensor  # float32 [B, U, U]
     adj_out: torch.Tensor  # float32 [B, U, U]
     node_mask: torch.Tensor  # bool [B, U]
+    relations: torch.Tensor | None = None  # int64 [B, U, U], codes 0..4
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Batch:
     lengths: torch.Tensor  # int64 [B]
     targets: torch.Tensor | None = None  # int64 [B], internal indices 1..N
     graph: SessionGraph | None = None
+    line_graph: torch.Tensor | None = None  # float32 [B, B], see ``line_graph``
 
     @property
     def mask(self) -> torch.Tensor:
@@ -97,8 +113,8 @@ def pad_prefixes(
     return padded, lengths
 
 
-def session_graph(items: torch.Tensor, lengths: torch.Tensor) -> SessionGraph:
-    """Build the SR-GNN session graph of every prefix of the batch at once."""
+def session_graph(items: torch.Tensor, lengths: torch.Tensor, relations: bool = False) -> SessionGraph:
+    """Build the SR-GNN session graph of every prefix of the batch at once (and GCE-GNN's relations)."""
     batch, width = items.shape
     valid = torch.arange(width, device=items.device)[None, :] < lengths[:, None]
     # sort each row with padding last; a new node starts wherever the value changes
@@ -128,7 +144,45 @@ def session_graph(items: torch.Tensor, lengths: torch.Tensor) -> SessionGraph:
     adj_out = adjacency / out_degree.clamp(min=1.0)
     incoming = adjacency.transpose(1, 2)
     adj_in = incoming / incoming.sum(2, keepdim=True).clamp(min=1.0)
-    return SessionGraph(nodes, alias, adj_in, adj_out, node_mask)
+    codes = relation_codes(adjacency, node_mask) if relations else None
+    return SessionGraph(nodes, alias, adj_in, adj_out, node_mask, codes)
+
+
+def relation_codes(adjacency: torch.Tensor, node_mask: torch.Tensor) -> torch.Tensor:
+    """GCE-GNN's edge types from binary transitions ``adjacency[b, i, j]`` (i -> j), see SessionGraph."""
+    forward = adjacency.bool()
+    forward = forward & ~torch.eye(forward.shape[1], dtype=torch.bool, device=forward.device)
+    backward = forward.transpose(1, 2)
+    codes = torch.zeros(forward.shape, dtype=torch.int64, device=forward.device)
+    codes[backward & ~forward] = 2
+    codes[forward & ~backward] = 3
+    codes[forward & backward] = 4
+    codes.diagonal(dim1=1, dim2=2).copy_(node_mask.long())
+    return codes
+
+
+def line_graph(items: torch.Tensor) -> torch.Tensor:
+    r"""DHCN's line graph of a batch: :math:`\hat D^{-1}(J + I)` over its sessions [B, B].
+
+    :math:`J_{ab} = |S_a \cap S_b| / |S_a \cup S_b|` for a != b over the sets of items
+    of the padded prefixes ``items`` [B, L] (0 = padding), the diagonal 1, each row then
+    divided by its sum (the official ``get_overlap``).
+    """
+    batch, width = items.shape
+    rows = torch.arange(batch, device=items.device)[:, None].expand(batch, width)
+    real = items != 0
+    stride = 2**40  # above any item index
+    pairs = torch.unique(rows[real] * stride + items[real])  # distinct (session, item)
+    session, item = pairs // stride, pairs % stride
+    _, column = torch.unique(item, return_inverse=True)
+    incidence = torch.zeros(batch, int(column.max()) + 1 if len(column) else 1, device=items.device)
+    incidence[session, column] = 1.0
+    common = incidence @ incidence.T
+    sizes = common.diagonal()
+    union = (sizes[:, None] + sizes[None, :] - common).clamp(min=1.0)
+    overlap = common / union
+    overlap.fill_diagonal_(1.0)
+    return overlap / overlap.sum(1, keepdim=True)
 
 
 def make_batch(split: Split, samples: np.ndarray, spec: BatchSpec, with_targets: bool = True) -> Batch:
@@ -140,8 +194,9 @@ def make_batch(split: Split, samples: np.ndarray, spec: BatchSpec, with_targets:
     items = torch.from_numpy(padded)
     length_tensor = torch.from_numpy(lengths)
     targets = torch.from_numpy(sessions.items[starts + cuts].astype(np.int64)) if with_targets else None
-    graph = session_graph(items, length_tensor) if spec.graph else None
-    return Batch(items, length_tensor, targets, graph)
+    graph = session_graph(items, length_tensor, spec.relations) if spec.needs_graph else None
+    lines = line_graph(items) if spec.line_graph else None
+    return Batch(items, length_tensor, targets, graph, lines)
 
 
 def batch_from_lists(prefixes: list[list[int]], spec: BatchSpec) -> Batch:
@@ -152,8 +207,9 @@ def batch_from_lists(prefixes: list[list[int]], spec: BatchSpec) -> Batch:
     padded, cut = pad_prefixes(starts, lengths, flat if len(flat) else np.zeros(1, np.int64), spec)
     items = torch.from_numpy(padded)
     length_tensor = torch.from_numpy(cut)
-    graph = session_graph(items, length_tensor) if spec.graph else None
-    return Batch(items, length_tensor, None, graph)
+    graph = session_graph(items, length_tensor, spec.relations) if spec.needs_graph else None
+    lines = line_graph(items) if spec.line_graph else None
+    return Batch(items, length_tensor, None, graph, lines)
 
 
 def iterate_batches(

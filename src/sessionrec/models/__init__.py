@@ -1,7 +1,9 @@
 """Built-in models; importing this package registers them."""
 
 from sessionrec.models import (
+    dhcn,  # noqa: F401
     focol,  # noqa: F401
+    gcegnn,  # noqa: F401
     itemknn,  # noqa: F401
     pop,  # noqa: F401
     sknn,  # noqa: F401

@@ -65,7 +65,6 @@ from sessionrec.data.batching import Batch
 from sessionrec.data.sessions import Split
 from sessionrec.graphs.fog import FineGrainedGraph, fine_grained_graph
 from sessionrec.graphs.targets import samples_by_target
-from sessionrec.models.focol_cl import ContrastiveSampler
 from sessionrec.models.neural import NeuralConfig, NeuralRecommender
 from sessionrec.models.prepared import Prepared
 from sessionrec.models.registry import register, register_preset
@@ -73,6 +72,7 @@ from sessionrec.nn.augment import corrupt, drop, insert_mask
 from sessionrec.nn.contrastive import info_nce
 from sessionrec.nn.fogcn import FOGCN, BucketGraph
 from sessionrec.nn.scoring import CachedItemColumns
+from sessionrec.nn.session_sampler import ContrastiveSampler
 from sessionrec.nn.transformer import ReversePositionTransformer
 
 AUGMENTATIONS = ("corrupt", "dropout", "insert", "identity")

@@ -12,13 +12,14 @@ vectorised: no Python loop runs per sample.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from sessionrec.models.prepared import Prepared
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class ContrastiveSampler(nn.Module):
     items: torch.Tensor
     labels: torch.Tensor
 
-    def __init__(self, prepared: Prepared) -> None:
+    def __init__(self, prepared: Mapping[str, Any]) -> None:
         super().__init__()
         offsets = np.asarray(prepared["positives_offsets"], dtype=np.int64)
         labels = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))

@@ -1,0 +1,249 @@
+"""Run a spec: every experiment's rows on every dataset, through the run cache, then the reports.
+
+Rows are taken in spec order, dataset by dataset. For each row and seed the runner looks,
+in order, for a finished run in the cache, a recorded benchmark result (unless told not
+to), and otherwise trains or fits it (resuming a partial run), unless ``execute`` is off
+(then the row is "pending"). A row whose model is not registered is "not implemented".
+A run that fails is logged and reported as failed; the grid goes on. Reports are
+rewritten after every finished run, so a grid that runs for days shows its progress.
+
+``quick``: each dataset is replaced by a small seeded synthetic one and neural models are
+shrunk (``QUICK_OVERRIDES``, at most ``QUICK_EPOCHS`` epochs); everything else, the
+protocol, the cache, the reports, is the same code path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sessionrec.data import open_dataset
+from sessionrec.data.dataset import Dataset
+from sessionrec.data.synthetic import synthetic_dataset
+from sessionrec.errors import ConfigError
+from sessionrec.experiments import cache as run_cache
+from sessionrec.experiments.cache import RunResult
+from sessionrec.experiments.recorded import Recorded, load_recorded, match
+from sessionrec.experiments.report import write_dataset_report, write_index
+from sessionrec.experiments.spec import Experiment, Protocol, RowSpec, Spec
+from sessionrec.models.base import Recommender
+from sessionrec.models.registry import create, resolve
+from sessionrec.training import TrainerOptions
+
+log = logging.getLogger("sessionrec.experiments")
+
+QUICK_OVERRIDES: dict[str, Any] = {"embedding_dim": 16, "batch_size": 64, "attention_dim": 0}
+QUICK_EPOCHS = 2
+QUICK_DATA = {"n_sessions": 400, "n_items": 60}
+
+
+@dataclass
+class GridOptions:
+    cache: Path
+    reports: Path
+    data_root: Path | None = None
+    quick: bool = False
+    execute: bool = True
+    recorded: Path | None = None  # folder of recorded benchmark results; None: none used
+    experiments: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None  # run only rows of these models (others are looked up)
+    datasets: tuple[str, ...] | None = None
+    trainer: TrainerOptions = field(default_factory=TrainerOptions)
+    cpu_lock: Path | None = None  # a file lock taken around each run (shared machines), not between
+
+
+@contextlib.contextmanager
+def _locked(path: Path | None, blocking: bool = True) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (nothing when None)."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            raise ConfigError(f"{path}: another grid is running on this cache") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+Results = dict[tuple[str, str], RunResult]  # (experiment id, row label) -> result, per dataset
+
+
+def run_spec(spec: Spec, options: GridOptions) -> dict[str, Results]:
+    """Every experiment on every selected dataset; returns results by dataset.
+
+    Only the selected experiments (``options.experiments``) are run; every other row is
+    looked up (cache, recorded results), so the rewritten reports stay whole.
+    """
+    selected = {spec.experiment(e).id for e in options.experiments} if options.experiments else None
+    datasets = [d for d in spec.datasets if options.datasets is None or d in options.datasets]
+    if options.datasets:
+        unknown = sorted(set(options.datasets) - set(spec.datasets))
+        if unknown:
+            raise ConfigError(
+                f"{spec.paper}: no dataset {', '.join(unknown)}; it has {', '.join(spec.datasets)}"
+            )
+    recorded = [] if options.quick else load_recorded(options.recorded)
+    with _locked(options.cache / ".grid.lock" if options.execute else None, blocking=False):
+        return _run_datasets(spec, options, datasets, selected, recorded)
+
+
+def _run_datasets(
+    spec: Spec, options: GridOptions, datasets: list[str], selected: set[str] | None, recorded: list[Recorded]
+) -> dict[str, Results]:
+    everything: dict[str, Results] = {}
+    for dataset_name in datasets:
+        chosen = [e for e in spec.experiments if dataset_name in e.datasets]
+        if not chosen:
+            continue
+        data = load_data(spec, dataset_name, options)
+        context = _Context(data, dataset_name, run_cache.data_fingerprint(data), recorded, options)
+        results: Results = {}
+        everything[dataset_name] = results
+        for execute in (False, True):  # look every row up first, so progress reports are whole
+            if execute and not options.execute:
+                break
+            for experiment in chosen:
+                if execute and selected is not None and experiment.id not in selected:
+                    continue
+                for row in experiment.rows_for(dataset_name):
+                    key = (experiment.id, row.label)
+                    if execute and results[key].status not in ("pending", "failed"):
+                        continue
+                    if execute and options.models is not None and row.model not in options.models:
+                        continue
+                    per_seed = [
+                        _row_result(row, experiment, seed, context, execute)
+                        for seed in experiment.protocol.seeds
+                    ]
+                    results[key] = _over_seeds(per_seed)
+                    ran = any(r.source.startswith("run") and r.status == "done" for r in per_seed)
+                    if execute and ran and not options.quick:
+                        write_dataset_report(spec, dataset_name, results, options.reports, options.quick)
+        write_dataset_report(spec, dataset_name, results, options.reports, options.quick)
+    write_index(spec, options.reports, options.quick)
+    return everything
+
+
+@dataclass
+class _Context:
+    data: Dataset
+    dataset_name: str
+    fingerprint: str
+    recorded: list[Recorded]
+    options: GridOptions
+    done: dict[str, RunResult] = field(default_factory=dict)  # by run key: shared rows run once
+
+
+def load_data(spec: Spec, dataset_name: str, options: GridOptions) -> Dataset:
+    if options.quick:
+        seed = spec.datasets.index(dataset_name)
+        data = synthetic_dataset(seed=seed, **QUICK_DATA)
+        data.manifest["quick_stand_in_for"] = dataset_name
+        return data
+    if options.data_root is None:
+        raise ConfigError("--data DIR is needed (the folder holding the benchmark datasets), or --quick")
+    path = options.data_root / dataset_name
+    if not path.exists():
+        raise ConfigError(f"{path}: no such dataset folder (expected {dataset_name} under --data)")
+    return open_dataset(path)
+
+
+def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool) -> Recommender:
+    """The row's model with the protocol's overrides (where its config has the key) and the seed."""
+    cls, _ = resolve(row.model)
+    names = set(cls.config_class.field_names())
+    values: dict[str, Any] = {k: v for k, v in protocol.overrides.items() if k in names}
+    if protocol.epochs is not None and "epochs" in names:
+        values["epochs"] = protocol.epochs
+    if "seed" in names:
+        values["seed"] = seed
+    if quick:
+        values.update({k: v for k, v in QUICK_OVERRIDES.items() if k in names})
+    values.update(row.overrides)
+    if quick and "epochs" in names:
+        values["epochs"] = min(values.get("epochs", QUICK_EPOCHS), QUICK_EPOCHS)
+        values["patience"] = 1
+    return create(row.model, **values)
+
+
+def _row_result(
+    row: RowSpec, experiment: Experiment, seed: int, context: _Context, execute: bool
+) -> RunResult:
+    if not row.implemented:
+        return RunResult("not implemented", protocol=f"model {row.model!r} is not registered yet")
+    options, data, dataset_name = context.options, context.data, context.dataset_name
+    protocol = experiment.protocol
+    model = build_model(row, protocol, seed, options.quick)
+    job = run_cache.make_job(
+        model, protocol.select_on, protocol.refit, protocol.valid_fraction, context.fingerprint,
+        options.cache, dataset_name,
+    )  # fmt: skip
+    if job.key in context.done:
+        return context.done[job.key]
+    result = run_cache.cached_result(job)
+    if result is None and context.recorded:
+        result = match(context.recorded, model, dataset_name, protocol.select_on, protocol.refit)
+    if result is None and execute:
+        log.info(
+            "%s %s: %s on %s (seed %d) -> %s",
+            experiment.id,
+            row.label,
+            row.model,
+            dataset_name,
+            seed,
+            job.directory,
+        )
+        clock = time.perf_counter()
+        data_path = str(options.data_root / dataset_name) if options.data_root else None
+        try:
+            with _locked(options.cpu_lock):
+                result = run_cache.execute(job, data, options.trainer, data_path=data_path)
+        except Exception as exc:  # one failed run must not stop a grid that runs for days
+            log.exception("%s on %s failed", row.label, dataset_name)
+            result = RunResult("failed", error=f"{type(exc).__name__}: {exc}", source=f"run {job.directory}")
+        else:
+            metrics = result.metrics
+            log.info(
+                "finished %s on %s (seed %d) in %.0f s: HR@20 %.2f MRR@20 %.2f [%s]",
+                row.label, dataset_name, seed, time.perf_counter() - clock,
+                metrics.get("HR@20", float("nan")), metrics.get("MRR@20", float("nan")), job.directory,
+            )  # fmt: skip
+    if result is None:
+        return RunResult("pending", protocol=f"not run yet ({job.directory})")
+    if result.ranks is not None:
+        result = replace(result, lengths=data.test.prefix_lengths.astype(np.int64))
+    if result.status in ("done", "failed"):  # a failed run is retried by the next start, not now
+        context.done[job.key] = result
+    return result
+
+
+def _over_seeds(results: list[RunResult]) -> RunResult:
+    """One seed's result as it is; several seeds' metrics averaged (ranks of the first kept)."""
+    if len(results) == 1 or any(r.status != "done" for r in results):
+        return next((r for r in results if r.status != "done"), results[0])
+    first = results[0]
+    metrics = {k: float(np.mean([r.metrics[k] for r in results])) for k in first.metrics}
+    by_length = {
+        b: {k: float(np.mean([r.by_length[b][k] for r in results])) for k in first.by_length[b]}
+        for b in first.by_length
+        if all(b in r.by_length for r in results)
+    }
+    return replace(
+        first,
+        metrics=metrics,
+        by_length=by_length,
+        protocol=f"{first.protocol}; mean of {len(results)} seeds",
+    )

@@ -1,0 +1,53 @@
+"""DHCN's hypergraph channel: convolution over every item (Xia et al. 2021, Eq. 3-4; notes 5.9)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class _SparseProduct(torch.autograd.Function):
+    """A X with a fixed sparse A, backward A^T G (both CSR: no transpose is built per step)."""
+
+    @staticmethod
+    def forward(ctx: Any, operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        ctx.transposed = transposed
+        return operator @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
+        return None, None, ctx.transposed @ grad
+
+
+def sparse_product(operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``operator @ x`` [N, N] x [N, d], differentiable in ``x``; ``transposed`` = operator^T."""
+    return _SparseProduct.apply(operator, transposed, x)
+
+
+class HyperConv(nn.Module):
+    r"""Hypergraph convolution without weights or nonlinearity, averaged over layers.
+
+    .. math::
+        X^{(l+1)} = A X^{(l)},\qquad X_h = \tfrac{1}{L+1} \textstyle\sum_{l=0}^{L} X^{(l)}
+
+    with :math:`A = D^{-1} H B^{-1} H^\top` (``graphs.hypergraph``). The operator is passed
+    as ``step``, a callable X -> A X (``sparse_product`` with the fixed operator, or one that
+    adds a batch's hyperedges on the fly). Shapes: embedding [N + 1, d] -> [N + 1, d].
+    """
+
+    def __init__(self, layers: int) -> None:
+        super().__init__()
+        self.layers = layers
+
+    def reset_parameters(self) -> None:
+        pass
+
+    def forward(self, embedding: torch.Tensor, step: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        total, x = embedding, embedding
+        for _ in range(self.layers):
+            x = step(x)
+            total = total + x
+        return total / (self.layers + 1)
