@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 
-
 @dataclass(frozen=True)
 class Drawn:
     items: torch.Tensor  # int64 [M, L]: the pool's prefixes, right-padded with 0
