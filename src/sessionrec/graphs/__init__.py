@@ -5,5 +5,7 @@ CSR matrices indexed by internal item ids 0..N (0 = padding, always empty):
 
 - ``transitions``: the directed item transition graph with counts, row normalisation;
 - ``cooccurrence``: co-occurrence counted by signed distance within sessions;
-- ``incidence``: the sessions-by-items incidence matrix.
+- ``incidence``: the sessions-by-items incidence matrix;
+- ``fog``: FOCOL's fine-grained co-occurrence graph (counts per signed-distance bucket);
+- ``targets``: training samples grouped by next item (same-target positives).
 """

@@ -4,6 +4,7 @@ from sessionrec.models import (
     csrm,  # noqa: F401
     dhcn,  # noqa: F401
     factorization,  # noqa: F401
+    focol,  # noqa: F401
     gcegnn,  # noqa: F401
     itemknn,  # noqa: F401
     narm,  # noqa: F401
