@@ -6,10 +6,20 @@ per-epoch shuffling, model selection on a validation split with early stopping,
 atomic checkpoints (after each epoch, and within one every ``checkpoint_minutes``)
 and exact resume.
 
-The learning rate of epoch e is ``lr * gamma ** ((e + o) // step)`` with o = 1 for
-"start" (PyTorch's ``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1,
-1e-4 for 2-4, ...) and o = 0 for "end" (decays after epochs 3, 6, ...). Computing it
-from the epoch number, rather than carrying scheduler state, makes resume exact.
+The learning rate of batch b of epoch e (of n batches) is
+``lr * gamma ** floor((e + o + b / n) / step)`` with o = 1 for "start" (PyTorch's
+``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1, 1e-4 for 2-4, ...) and
+o = 0 for "end" (decays after epochs 3, 6, ...). With a whole ``step`` this is constant
+within an epoch, ``lr * gamma ** ((e + o) // step)``; a fractional one decays within
+epochs (LGSR's official schedule: ``step`` 0.1, x0.1 every tenth of an epoch). Computing
+it from the position in training, rather than carrying scheduler state, makes resume exact.
+
+Epoch hooks: a module may do its own work at the start of each epoch, before the
+recommender pass (LGSR's skip-gram passes over random walks, with their own optimizer):
+it implements :class:`EpochHook`. The trainer calls ``before_epoch(epoch, lr, seed)`` once
+per epoch (not again when resuming inside an epoch whose hook already ran), adds the
+figures it returns to the epoch's record, and saves ``epoch_hook_state()`` in every
+checkpoint so that a resumed run restores it with ``load_epoch_hook_state``.
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
@@ -41,7 +51,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -72,7 +82,7 @@ class TrainingConfig(Protocol):
     @property
     def weight_decay(self) -> float: ...
     @property
-    def lr_step(self) -> int: ...
+    def lr_step(self) -> float: ...
     @property
     def lr_gamma(self) -> float: ...
     @property
@@ -114,6 +124,21 @@ class Trainable(Protocol):
     def score(self, batch: Batch) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class EpochHook(Protocol):
+    """A module's own work at the start of each epoch (see the module docstring)."""
+
+    def before_epoch(self, epoch: int, lr: float, seed: int) -> dict[str, float]:
+        """Run the epoch's extra work; return figures for the epoch's record."""
+        ...
+
+    def epoch_hook_state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the weights (optimizer state...); tensors and plain values."""
+        ...
+
+    def load_epoch_hook_state(self, state: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class TrainerOptions:
     run: Run | None = None  # where metrics.jsonl and checkpoint.pt go
@@ -151,9 +176,10 @@ class TrainingState:
     partial: PartialEpoch | None = None
 
 
-def learning_rate(config: TrainingConfig, epoch: int) -> float:
+def learning_rate(config: TrainingConfig, epoch: int, progress: float = 0.0) -> float:
+    """The rate at ``progress`` (batches done / batches per epoch, in [0, 1)) into ``epoch``."""
     offset = 1 if config.lr_step_at == "start" else 0
-    return config.lr * config.lr_gamma ** ((epoch + offset) // config.lr_step)
+    return config.lr * config.lr_gamma ** ((epoch + offset + progress) // config.lr_step)
 
 
 def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
@@ -201,7 +227,11 @@ class Trainer:
             epoch = state.epoch
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch)
+            hooked: dict[str, float] = {}
+            if isinstance(module, EpochHook) and (state.partial is None or state.partial.epoch != epoch):
+                hooked = module.before_epoch(epoch, learning_rate(config, epoch), config.seed)
             record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state)
+            record.update(hooked)
             if valid is not None:
                 record.update(self._validate(valid, device))
                 self._select(state, record, module)
@@ -243,12 +273,17 @@ class Trainer:
                 partial.seen,
                 partial.seconds,
             )
+        per_epoch, rate = n_batches(train, config.batch_size), learning_rate(config, epoch)
         started = saved = time.perf_counter()
         progress = _progress(self.options.progress, f"epoch {epoch}", total, first)
         batches = iterate_batches(train, config.batch_size, spec, config.shuffle, config.seed, epoch, first)
         for index, batch in enumerate(batches, start=first):
             if index >= total:
                 break
+            if (now_rate := learning_rate(config, epoch, index / per_epoch)) != rate:
+                rate = now_rate  # a fractional lr_step decays within the epoch
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
             loss = self.step(module, optimizer, batch.to(device))
             losses.append(loss)
             seen += batch.size
@@ -328,6 +363,7 @@ class Trainer:
             "best_state": state.best_state,
             "history": state.history,
             "partial": None if state.partial is None else vars(state.partial),
+            "epoch_hook": module.epoch_hook_state() if isinstance(module, EpochHook) else None,
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -349,6 +385,8 @@ class Trainer:
             )
         module.load_state_dict(payload["module"])
         optimizer.load_state_dict(payload["optimizer"])
+        if isinstance(module, EpochHook) and payload.get("epoch_hook") is not None:
+            module.load_epoch_hook_state(payload["epoch_hook"])
         partial = payload.get("partial")
         return TrainingState(
             payload["epoch"],

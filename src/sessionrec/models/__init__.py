@@ -2,6 +2,7 @@
 
 from sessionrec.models import (
     itemknn,  # noqa: F401
+    lgsr,  # noqa: F401
     pop,  # noqa: F401
     sknn,  # noqa: F401
     spop,  # noqa: F401
