@@ -44,6 +44,9 @@ PUBLISHED = {
     ("tagnn", "yoochoose1_64"): (71.02, 31.12),
     ("sriem", "diginetica"): (52.35, 17.64),
     ("sriem", "yoochoose1_64"): (71.15, 31.71),
+    ("lgsr", "diginetica"): (53.77, 18.88),
+    ("lgsr", "yoochoose1_64"): (71.97, 31.29),
+    ("lgsr", "yoochoose1_4"): (72.23, 31.39),
 }
 
 

@@ -17,9 +17,10 @@ it from the position in training, rather than carrying scheduler state, makes re
 Epoch hooks: a module may do its own work at the start of each epoch, before the
 recommender pass (LGSR's skip-gram passes over random walks, with their own optimizer):
 it implements :class:`EpochHook`. The trainer calls ``before_epoch(epoch, lr, seed)`` once
-per epoch (not again when resuming inside an epoch whose hook already ran), adds the
-figures it returns to the epoch's record, and saves ``epoch_hook_state()`` in every
-checkpoint so that a resumed run restores it with ``load_epoch_hook_state``.
+per epoch, with that epoch's starting rate, adds the figures it returns to the epoch's
+record, and saves ``epoch_hook_state()`` in every checkpoint, so that a resumed run
+restores it with ``load_epoch_hook_state``; resuming inside an epoch whose hook already
+ran does not run it again (a mid-epoch checkpoint keeps its figures).
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
@@ -163,6 +164,7 @@ class PartialEpoch:
     seen: int  # samples trained on
     seconds: float  # training time spent so far
     rng: torch.Tensor  # torch's CPU random state after the last batch done
+    hooked: dict[str, float] = field(default_factory=dict)  # the epoch hook's figures (EpochHook)
 
 
 @dataclass
@@ -228,10 +230,11 @@ class Trainer:
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch)
             hooked: dict[str, float] = {}
-            if isinstance(module, EpochHook) and (state.partial is None or state.partial.epoch != epoch):
+            if state.partial is not None and state.partial.epoch == epoch:
+                hooked = state.partial.hooked  # the hook ran before this epoch was interrupted
+            elif isinstance(module, EpochHook):
                 hooked = module.before_epoch(epoch, learning_rate(config, epoch), config.seed)
-            record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state)
-            record.update(hooked)
+            record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state, hooked)
             if valid is not None:
                 record.update(self._validate(valid, device))
                 self._select(state, record, module)
@@ -257,6 +260,7 @@ class Trainer:
         total: int,
         device: torch.device,
         state: TrainingState,
+        hooked: dict[str, float] | None = None,
     ) -> dict[str, Any]:
         config, run, every = self.config, self.options.run, self.options.checkpoint_minutes
         module.train()
@@ -293,7 +297,7 @@ class Trainer:
             if run is not None and every is not None and index + 1 < total and now - saved >= every * 60:
                 seconds = before + now - started
                 state.partial = PartialEpoch(
-                    epoch, index + 1, torch.stack(losses), seen, seconds, torch.get_rng_state()
+                    epoch, index + 1, torch.stack(losses), seen, seconds, torch.get_rng_state(), hooked or {}
                 )
                 self._checkpoint(run, module, optimizer, state)
                 saved = time.perf_counter()
@@ -309,6 +313,7 @@ class Trainer:
             "train_samples_per_s": seen / max(elapsed, 1e-9),
             "train_seconds": elapsed,
             "cpu_scoring": cpu_scoring() if device.type == "cpu" else None,
+            **(hooked or {}),
         }
 
     def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:

@@ -233,12 +233,20 @@ class LGSRModule(CachedItemColumns):
             group["lr"] = lr
         return self._sg_optimizer
 
-    def skipgram_pass(self, rng: np.random.Generator, optimizer: torch.optim.Optimizer) -> float:
-        """One pass over every walk (in a fresh order); the mean of its batch losses."""
+    def skipgram_batches(self) -> int:
+        """Batches in one pass over every walk."""
+        return -(-len(self.walks) // self.config.walks_per_batch)
+
+    def skipgram_pass(
+        self, rng: np.random.Generator, optimizer: torch.optim.Optimizer, max_batches: int = 0
+    ) -> float:
+        """One pass over every walk in a fresh order (its first ``max_batches`` batches, or
+        ``skipgram_max_batches``, when positive); the mean of its batch losses."""
         assert self.skipgram is not None and self.ranks is not None
         config, device = self.config, self.embedding.weight.device
         order = rng.permutation(len(self.walks))
-        step, limit = config.walks_per_batch, config.skipgram_max_batches or len(order)
+        step = config.walks_per_batch
+        limit = max_batches or config.skipgram_max_batches or len(order)
         ranks, total, count = self.ranks.to(device), 0.0, 0
         params = optimizer.param_groups[0]["params"]
         for start in range(0, len(order), step):
@@ -253,7 +261,7 @@ class LGSRModule(CachedItemColumns):
                 parameter.grad = None
             loss.backward()
             optimizer.step()
-            total, count = total + float(loss), count + 1
+            total, count = total + float(loss.detach()), count + 1
         for parameter in params:
             parameter.grad = None
         return total / max(count, 1)
