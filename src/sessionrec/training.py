@@ -181,7 +181,8 @@ class TrainingState:
 def learning_rate(config: TrainingConfig, epoch: int, progress: float = 0.0) -> float:
     """The rate at ``progress`` (batches done / batches per epoch, in [0, 1)) into ``epoch``."""
     offset = 1 if config.lr_step_at == "start" else 0
-    return config.lr * config.lr_gamma ** ((epoch + offset + progress) // config.lr_step)
+    # the tolerance makes fractional steps exact (1.0 // 0.1 is 9.0 in floating point)
+    return config.lr * config.lr_gamma ** math.floor((epoch + offset + progress) / config.lr_step + 1e-9)
 
 
 def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:

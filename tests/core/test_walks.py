@@ -13,7 +13,8 @@ from sessionrec.graphs.walks import alias_tables, compact_walks, degree_ranks, n
 
 def graph_of(edges: dict[tuple[int, int], float], n: int) -> sp.csr_array:
     rows, cols = zip(*edges, strict=True)
-    return sp.csr_array((list(edges.values()), (rows, cols)), shape=(n, n))
+    weights = np.array(list(edges.values()), dtype=np.float64)
+    return sp.csr_array((weights, (rows, cols)), shape=(n, n))
 
 
 def reconstructed(graph: sp.csr_array) -> np.ndarray:

@@ -12,7 +12,7 @@ from sessionrec.data.batching import BatchSpec, batch_from_lists
 from sessionrec.errors import ConfigError
 from sessionrec.models.lgsr import LGSR, LGSRModule
 from sessionrec.models.registry import create
-from sessionrec.nn.causal_attention import CausalSelfAttentionBlock
+from sessionrec.nn.causal_attention import CausalSelfAttentionBlock, unpack
 from sessionrec.nn.hard_readout import hard_sigmoid
 from sessionrec.nn.skipgram import Negatives, SkipGram, expected_log_count, sample_negatives
 from tests.conftest import synthetic_dataset, tiny_split
@@ -141,16 +141,25 @@ def test_causal_block_lets_position_i_see_only_positions_up_to_i() -> None:
     block = CausalSelfAttentionBlock(6, dropout=0.3).eval()
     x = torch.randn(2, 5, 6)
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
-    out, weights = block(x, mask, need_weights=True)
+    packed, weights = block(x[mask], mask, need_weights=True)
+    out = unpack(packed, mask)
     assert weights is not None
     assert (weights.triu(1) == 0).all()  # query i puts no weight on keys j > i
     torch.testing.assert_close(weights[0].sum(1), torch.ones(5))
     assert (weights[1, 3:] == 0).all() and (weights[1, :3, 3:] == 0).all()  # padding: no weight, no row
     changed = x.clone()
     changed[:, 3] += 10.0  # a later position changes nothing before it
-    torch.testing.assert_close(block(changed, mask)[0][:, :3], out[:, :3])
-    assert not torch.allclose(block(changed, mask)[0][0, 3], out[0, 3])
+    again = unpack(block(changed[mask], mask)[0], mask)
+    torch.testing.assert_close(again[:, :3], out[:, :3])
+    assert not torch.allclose(again[0, 3], out[0, 3])
     assert float(weights[0, 0, 0]) == pytest.approx(1.0)  # the first item sees itself only
+    # by hand, for session 1: softmax over keys <= i of q_i . k_j / sqrt(d), then the residual + LN
+    q, k, v = block.query(x[1, :3]), block.key(x[1, :3]), block.value(x[1, :3])
+    a = torch.softmax((q @ k.T / math.sqrt(6)).masked_fill(torch.ones(3, 3).triu(1).bool(), -math.inf), 1)
+    torch.testing.assert_close(weights[1, :3, :3], a)
+    hidden = block.norm_attention(a @ v + x[1, :3])
+    ffn = block.ffn_out(torch.relu(block.ffn_in(hidden)))
+    torch.testing.assert_close(out[1, :3], block.norm_ffn(ffn + hidden))
 
 
 def test_hard_sigmoid_is_keras_piecewise_linear() -> None:

@@ -169,17 +169,20 @@ class AttentionEncoder(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         mask = batch.mask
         width = batch.items.shape[1]
-        positions = (batch.lengths[:, None] - torch.arange(width, device=mask.device)).clamp(min=0) * mask
-        x = (lookup_items(embedding, batch.items) + self.position(positions)) * mask[:, :, None]
-        states, weights = self.block(self.input_dropout(x), mask, need_weights)
-        last = states[torch.arange(batch.size, device=states.device), batch.lengths - 1]
+        positions = batch.lengths[:, None] - torch.arange(width, device=mask.device)  # n..1
+        # the real positions only, packed [T, d] (nn.causal_attention)
+        tokens = lookup_items(embedding, batch.items[mask]) + self.position(positions[mask])
+        states, weights = self.block(self.input_dropout(tokens), mask, need_weights)
+        ends = batch.lengths.cumsum(0) - 1  # packed row of each session's last item
+        last = states[ends]
         maps = {"self_attention": weights} if weights is not None else {}
         if self.readout is None:  # lgsr-a
             return last, maps
         alpha = self.readout.weights(states, mask, last)
         if need_weights:
             maps["aggregation"] = alpha
-        long_term = torch.bmm(alpha.unsqueeze(1), states).squeeze(1)
+        session = mask.nonzero()[:, 0]
+        long_term = states.new_zeros(last.shape).index_add_(0, session, alpha[mask][:, None] * states)
         assert self.w3 is not None
         return self.w3(self.session_dropout(torch.cat([last, long_term], dim=1))), maps
 

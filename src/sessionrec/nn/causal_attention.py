@@ -1,6 +1,6 @@
 r"""One causal self-attention block with a position-wise feed-forward network (SASRec style, LGSR).
 
-For inputs X [B, L, d] (left-aligned sessions, ``mask`` [B, L] true on real positions):
+For inputs X (left-aligned sessions, ``mask`` [B, L] true on real positions):
 
 .. math::
     A = \mathrm{softmax}_{j \le i,\ j\ \mathrm{real}}\big((X W_q)(X W_k)^\top / \sqrt{d}\big),\qquad
@@ -11,8 +11,14 @@ For inputs X [B, L, d] (left-aligned sessions, ``mask`` [B, L] true on real posi
 (LGSR Eq. 6-8, in the official code's form: one head, W_q, W_k, W_v without bias, the
 causal mask including the diagonal (query i sees keys j <= i; the paper says the first
 i - 1), rows of padded queries zeroed, dropout on the attention weights and inside the
-FFN, post-LayerNorm with eps 1e-8). Shapes: X [B, L, d] -> F [B, L, d]; with
-``need_weights`` also A [B, L, L] (before dropout).
+FFN, post-LayerNorm with eps 1e-8).
+
+Everything but the attention product is position-wise, so it runs on the real positions
+only, *packed*: X is given as ``tokens`` [T, d] = the rows of the padded [B, L, d] where
+``mask`` holds (``x[mask]``), and F comes back packed the same way. On training batches
+padded to 19 positions with 4-5 real ones on average, this skips three quarters of the
+block's products; the padded positions would be discarded anyway. Shapes: tokens
+[T, d], mask [B, L] -> F [T, d]; with ``need_weights`` also A [B, L, L] (before dropout).
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ def causal_mask(mask: torch.Tensor) -> torch.Tensor:
     length = mask.shape[1]
     lower = torch.ones(length, length, dtype=torch.bool, device=mask.device).tril()
     return lower[None] & mask[:, None, :]
+
+
+def unpack(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Packed rows [T, d] back to [B, L, d], zeros at padding (differentiable)."""
+    padded = tokens.new_zeros(*mask.shape, tokens.shape[1])
+    padded[mask] = tokens
+    return padded
 
 
 class CausalSelfAttentionBlock(nn.Module):
@@ -52,16 +65,18 @@ class CausalSelfAttentionBlock(nn.Module):
         for norm in (self.norm_attention, self.norm_ffn):
             norm.reset_parameters()  # gamma 1, beta 0
 
-    def attention(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def attention(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Weights A [B, L, L]; padded query rows are 0."""
-        logits = self.query(x) @ self.key(x).transpose(1, 2) / math.sqrt(self.dim)
+        query, key = unpack(self.query(tokens), mask), unpack(self.key(tokens), mask)
+        logits = query @ key.transpose(1, 2) / math.sqrt(self.dim)
         weights = torch.softmax(logits.masked_fill(~causal_mask(mask), float("-inf")), dim=2)
         return weights.nan_to_num(0.0) * mask[:, :, None]
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
+        self, tokens: torch.Tensor, mask: torch.Tensor, need_weights: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        weights = self.attention(x, mask)
-        hidden = self.norm_attention(self.dropout(weights) @ self.value(x) + x)
+        weights = self.attention(tokens, mask)
+        attended = (self.dropout(weights) @ unpack(self.value(tokens), mask))[mask]
+        hidden = self.norm_attention(attended + tokens)
         feed = self.dropout(self.ffn_out(self.dropout(torch.relu(self.ffn_in(hidden)))))
         return self.norm_ffn(feed + hidden), (weights if need_weights else None)
