@@ -14,6 +14,7 @@ from sessionrec.models.lgsr import LGSR, LGSRModule
 from sessionrec.models.registry import create
 from sessionrec.nn.causal_attention import CausalSelfAttentionBlock, unpack
 from sessionrec.nn.hard_readout import hard_sigmoid
+from sessionrec.nn.lazy_adam import LazyAdam
 from sessionrec.nn.skipgram import Negatives, SkipGram, expected_log_count, sample_negatives
 from tests.conftest import synthetic_dataset, tiny_split
 
@@ -227,6 +228,20 @@ def test_a_config_the_model_cannot_honour_is_rejected_at_construction(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         create("lgsr", **overrides)
+
+
+def test_lazy_adam_takes_sparse_adams_steps() -> None:
+    torch.manual_seed(0)
+    ours = torch.nn.Parameter(torch.randn(50, 4))
+    reference = torch.nn.Parameter(ours.detach().clone())
+    steppers = [(ours, LazyAdam([ours], lr=0.01)), (reference, torch.optim.SparseAdam([reference], lr=0.01))]
+    for _ in range(20):
+        rows, weights = torch.randint(0, 50, (30,)), torch.randn(30, 4)  # rows repeat: gradients add up
+        for parameter, optimizer in steppers:
+            parameter.grad = None
+            (torch.nn.functional.embedding(rows, parameter, sparse=True) * weights).sum().backward()
+            optimizer.step()
+    torch.testing.assert_close(ours, reference)
 
 
 def test_walks_per_batch_rounds_the_pair_budget_to_whole_walks() -> None:

@@ -42,9 +42,10 @@ it x0.1 every tenth of an epoch (``exponential_decay(..., 0.1 |train| / batch, 0
 staircase)``), which freezes training after about one epoch; preset ``lgsr-official-lr``
 selects it (``lr_step=0.1, lr_gamma=0.1, lr_step_at="end"``). The skip-gram passes use the
 rate of the epoch's start (the code shares one rate tensor, stepped by the recommender).
-Departures from the code: the skip-gram optimizer is a lazy (sparse) Adam by default,
-updating only the rows a batch touches (``skipgram_optimizer="dense"`` is the code's Adam,
-whose per-step cost over the whole tables is several times the batch's own on a CPU);
+Departures from the code: the skip-gram optimizer is a lazy Adam by default (``nn.lazy_adam``,
+``torch.optim.SparseAdam``'s update), updating only the rows a batch touches
+(``skipgram_optimizer="dense"`` is the code's Adam, whose per-step cost over the whole
+tables is several times the batch's own on a CPU);
 batches hold whole walks (the code cuts the pair stream every 8,192 pairs); model selection
 on a validation split by default (``--select-on test`` for the paper's habit).
 
@@ -79,6 +80,7 @@ from sessionrec.models.registry import register, register_preset
 from sessionrec.models.srgnn import SRGNNConfig, SRGNNModule
 from sessionrec.nn.causal_attention import CausalSelfAttentionBlock
 from sessionrec.nn.hard_readout import HardAttentionReadout
+from sessionrec.nn.lazy_adam import LazyAdam
 from sessionrec.nn.scoring import CachedItemColumns, lookup_items
 from sessionrec.nn.skipgram import SkipGram, sample_negatives
 
@@ -229,9 +231,7 @@ class LGSRModule(CachedItemColumns):
             assert self.skipgram is not None
             params = [self.embedding.weight, *self.skipgram.parameters()]
             lazy = self.config.skipgram_optimizer == "lazy"
-            self._sg_optimizer = (
-                torch.optim.SparseAdam(params, lr=lr) if lazy else torch.optim.Adam(params, lr=lr)
-            )
+            self._sg_optimizer = LazyAdam(params, lr=lr) if lazy else torch.optim.Adam(params, lr=lr)
         for group in self._sg_optimizer.param_groups:
             group["lr"] = lr
         return self._sg_optimizer
