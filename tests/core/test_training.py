@@ -112,7 +112,7 @@ _CHILD = textwrap.dedent(
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    model.fit(train, valid, TrainerOptions(run=run))
+    model.fit(train, valid, TrainerOptions(run=run, threads=1))
     """
 )
 
@@ -134,7 +134,10 @@ def uninterrupted() -> Uninterrupted:
     train, valid = data.validation_split(0.2)
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
-    return Uninterrupted(data, train, valid, model, model.fit(train, valid).training_state_)
+    # one thread, as in the killed children: another test file may have left torch on more,
+    # and a different thread count sums in another order (equal ranks, unequal bits)
+    state = model.fit(train, valid, TrainerOptions(threads=1)).training_state_
+    return Uninterrupted(data, train, valid, model, state)
 
 
 def _kill_training_child(tmp_path: Path, source: str, marker: bytes) -> Run:
@@ -158,7 +161,8 @@ def _resume(run: Run, reference: Uninterrupted) -> tuple[NeuralRecommender, Trai
     model = create("srgnn", **FAST)
     assert isinstance(model, NeuralRecommender)
     run = start_run(run.directory, model, reference.data.manifest, resume=True)
-    state = model.fit(reference.train, reference.valid, TrainerOptions(run=run, resume=True)).training_state_
+    options = TrainerOptions(run=run, resume=True, threads=1)
+    state = model.fit(reference.train, reference.valid, options).training_state_
     return model, state
 
 
@@ -175,6 +179,10 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(
     batch_scores = [m.evaluate(uninterrupted.valid).ranks for m in (uninterrupted.model, resumed)]
     assert (batch_scores[0] == batch_scores[1]).all()
     assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [0, 1, 2, 3]
+    # bit for bit, with subnormals flushed in both processes (import sessionrec sets it)
+    weights = [m.module_.state_dict() for m in (uninterrupted.model, resumed)]  # type: ignore[union-attr]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 _CHILD_MID_EPOCH = textwrap.dedent(
@@ -200,7 +208,7 @@ _CHILD_MID_EPOCH = textwrap.dedent(
 
     model = create("srgnn", **{fast})
     run = start_run(sys.argv[1], model, data.manifest)
-    model.fit(train, valid, TrainerOptions(run=run, checkpoint_minutes=0))
+    model.fit(train, valid, TrainerOptions(run=run, checkpoint_minutes=0, threads=1))
     """
 )
 

@@ -247,12 +247,3 @@ def test_lazy_adam_takes_sparse_adams_steps() -> None:
 def test_walks_per_batch_rounds_the_pair_budget_to_whole_walks() -> None:
     # a full walk of 50 with 8 before / 7 after holds 364 + 322 = 686 pairs: 8192 / 686 -> 12 walks
     assert create("lgsr").config.walks_per_batch == 12
-
-
-# Temporary, until tests/models/test_contract.py reaches this branch (removed before merge)
-from tests.contract import ContractTests  # noqa: E402
-
-
-class TestLGSRContract(ContractTests):
-    model_name = "lgsr"
-    overrides = FAST
