@@ -65,6 +65,9 @@ PUBLISHED = {
     ("fpmc", "yoochoose1_64"): (45.62, 15.01),
     ("bprmf", "diginetica"): (5.24, 1.98),  # TAGNN
     ("bprmf", "yoochoose1_64"): (31.31, 12.08),
+    ("lgsr", "diginetica"): (53.77, 18.88),
+    ("lgsr", "yoochoose1_64"): (71.97, 31.29),
+    ("lgsr", "yoochoose1_4"): (72.23, 31.39),
 }
 
 

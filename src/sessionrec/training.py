@@ -10,10 +10,21 @@ per-epoch shuffling, model selection on a validation split with early stopping,
 atomic checkpoints (after each epoch, and within one every ``checkpoint_minutes``)
 and exact resume.
 
-The learning rate of epoch e is ``lr * gamma ** ((e + o) // step)`` with o = 1 for
-"start" (PyTorch's ``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1,
-1e-4 for 2-4, ...) and o = 0 for "end" (decays after epochs 3, 6, ...). Computing it
-from the epoch number, rather than carrying scheduler state, makes resume exact.
+The learning rate of batch b of epoch e (of n batches) is
+``lr * gamma ** floor((e + o + b / n) / step)`` with o = 1 for "start" (PyTorch's
+``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1, 1e-4 for 2-4, ...) and
+o = 0 for "end" (decays after epochs 3, 6, ...). With a whole ``step`` this is constant
+within an epoch, ``lr * gamma ** ((e + o) // step)``; a fractional one decays within
+epochs (LGSR's official schedule: ``step`` 0.1, x0.1 every tenth of an epoch). Computing
+it from the position in training, rather than carrying scheduler state, makes resume exact.
+
+Epoch hooks: a module may do its own work at the start of each epoch, before the
+recommender pass (LGSR's skip-gram passes over random walks, with their own optimizer):
+it implements :class:`EpochHook`. The trainer calls ``before_epoch(epoch, lr, seed)`` once
+per epoch, with that epoch's starting rate, adds the figures it returns to the epoch's
+record, and saves ``epoch_hook_state()`` in every checkpoint, so that a resumed run
+restores it with ``load_epoch_hook_state``; resuming inside an epoch whose hook already
+ran does not run it again (a mid-epoch checkpoint keeps its figures).
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
@@ -76,7 +87,7 @@ class TrainingConfig(Protocol):
     @property
     def weight_decay(self) -> float: ...
     @property
-    def lr_step(self) -> int: ...
+    def lr_step(self) -> float: ...
     @property
     def lr_gamma(self) -> float: ...
     @property
@@ -132,6 +143,21 @@ def _extra_loss(module: Any) -> torch.Tensor | float:
     return extra() if callable(extra) else 0.0
 
 
+@runtime_checkable
+class EpochHook(Protocol):
+    """A module's own work at the start of each epoch (see the module docstring)."""
+
+    def before_epoch(self, epoch: int, lr: float, seed: int) -> dict[str, float]:
+        """Run the epoch's extra work; return figures for the epoch's record."""
+        ...
+
+    def epoch_hook_state(self) -> dict[str, Any]:
+        """What a resumed run needs besides the weights (optimizer state...); tensors and plain values."""
+        ...
+
+    def load_epoch_hook_state(self, state: dict[str, Any]) -> None: ...
+
+
 @dataclass
 class TrainerOptions:
     run: Run | None = None  # where metrics.jsonl and checkpoint.pt go
@@ -156,6 +182,7 @@ class PartialEpoch:
     seen: int  # samples trained on
     seconds: float  # training time spent so far
     rng: torch.Tensor  # torch's CPU random state after the last batch done
+    hooked: dict[str, float] = field(default_factory=dict)  # the epoch hook's figures (EpochHook)
 
 
 @dataclass
@@ -169,9 +196,11 @@ class TrainingState:
     partial: PartialEpoch | None = None
 
 
-def learning_rate(config: TrainingConfig, epoch: int) -> float:
+def learning_rate(config: TrainingConfig, epoch: int, progress: float = 0.0) -> float:
+    """The rate at ``progress`` (batches done / batches per epoch, in [0, 1)) into ``epoch``."""
     offset = 1 if config.lr_step_at == "start" else 0
-    return config.lr * config.lr_gamma ** ((epoch + offset) // config.lr_step)
+    # the tolerance makes fractional steps exact (1.0 // 0.1 is 9.0 in floating point)
+    return config.lr * config.lr_gamma ** math.floor((epoch + offset + progress) / config.lr_step + 1e-9)
 
 
 def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
@@ -219,7 +248,12 @@ class Trainer:
             epoch = state.epoch
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch)
-            record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state)
+            hooked: dict[str, float] = {}
+            if state.partial is not None and state.partial.epoch == epoch:
+                hooked = state.partial.hooked  # the hook ran before this epoch was interrupted
+            elif isinstance(module, EpochHook):
+                hooked = module.before_epoch(epoch, learning_rate(config, epoch), config.seed)
+            record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state, hooked)
             if valid is not None:
                 record.update(self._validate(module, valid, device))
                 self._select(state, record, module)
@@ -245,6 +279,7 @@ class Trainer:
         total: int,
         device: torch.device,
         state: TrainingState,
+        hooked: dict[str, float] | None = None,
     ) -> dict[str, Any]:
         config, run, every = self.config, self.options.run, self.options.checkpoint_minutes
         module.train()
@@ -261,12 +296,17 @@ class Trainer:
                 partial.seen,
                 partial.seconds,
             )
+        per_epoch, rate = n_batches(train, config.batch_size), learning_rate(config, epoch)
         started = saved = time.perf_counter()
         progress = _progress(self.options.progress, f"epoch {epoch}", total, first)
         batches = iterate_batches(train, config.batch_size, spec, config.shuffle, config.seed, epoch, first)
         for index, batch in enumerate(batches, start=first):
             if index >= total:
                 break
+            if (now_rate := learning_rate(config, epoch, index / per_epoch)) != rate:
+                rate = now_rate  # a fractional lr_step decays within the epoch
+                for group in optimizer.param_groups:
+                    group["lr"] = rate
             loss = self.step(module, optimizer, batch.to(device))
             losses.append(loss)
             seen += batch.size
@@ -276,7 +316,7 @@ class Trainer:
             if run is not None and every is not None and index + 1 < total and now - saved >= every * 60:
                 seconds = before + now - started
                 state.partial = PartialEpoch(
-                    epoch, index + 1, torch.stack(losses), seen, seconds, torch.get_rng_state()
+                    epoch, index + 1, torch.stack(losses), seen, seconds, torch.get_rng_state(), hooked or {}
                 )
                 self._checkpoint(run, module, optimizer, state)
                 saved = time.perf_counter()
@@ -292,6 +332,7 @@ class Trainer:
             "train_samples_per_s": seen / max(elapsed, 1e-9),
             "train_seconds": elapsed,
             "cpu_scoring": cpu_scoring() if device.type == "cpu" else None,
+            **(hooked or {}),
         }
 
     def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:
@@ -360,6 +401,7 @@ class Trainer:
             "best_state": state.best_state,
             "history": state.history,
             "partial": None if state.partial is None else vars(state.partial),
+            "epoch_hook": module.epoch_hook_state() if isinstance(module, EpochHook) else None,
         }
         buffer = io.BytesIO()
         torch.save(payload, buffer)
@@ -381,6 +423,8 @@ class Trainer:
             )
         module.load_state_dict(payload["module"])
         optimizer.load_state_dict(payload["optimizer"])
+        if isinstance(module, EpochHook) and payload.get("epoch_hook") is not None:
+            module.load_epoch_hook_state(payload["epoch_hook"])
         partial = payload.get("partial")
         return TrainingState(
             payload["epoch"],

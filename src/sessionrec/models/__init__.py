@@ -7,6 +7,7 @@ from sessionrec.models import (
     focol,  # noqa: F401
     gcegnn,  # noqa: F401
     itemknn,  # noqa: F401
+    lgsr,  # noqa: F401
     narm,  # noqa: F401
     pop,  # noqa: F401
     sknn,  # noqa: F401
