@@ -7,5 +7,8 @@ from sessionrec.models import (
     spop,  # noqa: F401
     srgnn,  # noqa: F401
     sriem,  # noqa: F401
+    stan,  # noqa: F401
     tagnn,  # noqa: F401
+    vsknn,  # noqa: F401
+    vstan,  # noqa: F401
 )
