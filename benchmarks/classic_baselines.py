@@ -6,11 +6,12 @@ Usage::
         [--models pop spop itemknn itemknn:cooccurrence=events sknn] [--batch-size 500]
 
 Each model is fitted on the training sessions and scored once over the full test
-set (full ranking over every item); the target's rank is taken in both tie modes
-(optimistic: best place among tied items, the papers' convention; conservative:
-worst place), and the metrics expected under uniformly random tie-breaking are
-derived from the two. Heuristics tie many items, so the three can differ a lot.
-The JSON goes to ``benchmarks/results/classic_baselines_<dataset>.json``.
+set (full ranking over every item); per target, the items scored above it and tied
+with it are counted (``sessionrec.evaluation``), which gives the three tie modes:
+``expected`` under uniformly random tie-breaking (the library's default),
+``optimistic`` (best place among tied items, the papers' convention) and
+``conservative`` (worst place). Heuristics tie many items, so the three can differ
+a lot. The JSON goes to ``benchmarks/results/classic_baselines_<dataset>.json``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import torch
 
 from sessionrec.data.batching import iterate_batches
 from sessionrec.data.pickles import import_pickles
-from sessionrec.evaluation import CUTOFFS, metrics_from_ranks, rank_of_targets
+from sessionrec.evaluation import DEFAULT_TIES, TIE_MODES, Evaluation, count_above_and_tied
 from sessionrec.models.base import Recommender
 from sessionrec.models.registry import create, resolve
 
@@ -51,34 +52,14 @@ PUBLISHED = {
 }
 
 
-def expected_random_metrics(optimistic: np.ndarray, conservative: np.ndarray) -> dict[str, float]:
-    """HR/MRR/NDCG@K expected when ties are broken uniformly at random.
-
-    A target with g items strictly above it and e items tied with it (itself
-    included) lands on each rank g+1..g+e with probability 1/e; g = optimistic - 1
-    and e = conservative - optimistic + 1.
-    """
-    above = optimistic.astype(np.int64) - 1
-    tied = conservative.astype(np.int64) - optimistic + 1
-    out: dict[str, float] = {}
-    for k in CUTOFFS:
-        ranks = np.arange(1, k + 1, dtype=np.float64)
-        gains = {"HR": np.ones(k), "MRR": 1.0 / ranks, "NDCG": 1.0 / np.log2(1.0 + ranks)}
-        first, last = np.minimum(above, k), np.minimum(above + tied, k)  # ranks first+1..last are <= k
-        for name, gain in gains.items():
-            cumulative = np.concatenate([[0.0], np.cumsum(gain)])
-            out[f"{name}@{k}"] = 100.0 * float(np.mean((cumulative[last] - cumulative[first]) / tied))
-    return out
-
-
 def benchmark(model: Recommender, dataset: Any, batch_size: int) -> dict[str, Any]:
-    """Fit, then score the test set once, ranking each target in both tie modes."""
+    """Fit, then score the test set once, counting the items above and tied with each target."""
     started = time.perf_counter()
     model.fit(dataset.train)
     fit_seconds = time.perf_counter() - started
     test = dataset.test
-    optimistic = np.empty(len(test), dtype=np.int64)
-    conservative = np.empty(len(test), dtype=np.int64)
+    above = np.empty(len(test), dtype=np.int64)
+    tied = np.empty(len(test), dtype=np.int64)
     score_seconds, position = 0.0, 0
     started = time.perf_counter()
     with torch.inference_mode():
@@ -88,18 +69,14 @@ def benchmark(model: Recommender, dataset: Any, batch_size: int) -> dict[str, An
             score_seconds += time.perf_counter() - tick
             assert batch.targets is not None
             end = position + batch.size
-            optimistic[position:end] = rank_of_targets(scores, batch.targets, "optimistic").numpy()
-            conservative[position:end] = rank_of_targets(scores, batch.targets, "conservative").numpy()
+            above[position:end], tied[position:end] = count_above_and_tied(scores, batch.targets)
             position = end
+    evaluation = Evaluation(above, tied, test.prefix_lengths.astype(np.int64))
     return {
         "fit_seconds": round(fit_seconds, 2),
         "score_seconds": round(score_seconds, 2),
         "evaluate_seconds": round(time.perf_counter() - started, 2),
-        "metrics": {
-            "optimistic": metrics_from_ranks(optimistic),
-            "conservative": metrics_from_ranks(conservative),
-            "random_expected": expected_random_metrics(optimistic, conservative),
-        },
+        "metrics": {mode: evaluation.with_ties(mode).metrics() for mode in TIE_MODES},
     }
 
 
@@ -134,13 +111,14 @@ def main(argv: list[str] | None = None) -> None:
         m = row["metrics"]
         print(
             f"{spec:32s} fit {row['fit_seconds']:7.2f}s score {row['score_seconds']:7.2f}s "
-            f"HR@20 opt/cons/rand {m['optimistic']['HR@20']:.2f}/{m['conservative']['HR@20']:.2f}/"
-            f"{m['random_expected']['HR@20']:.2f} MRR@20 {m['optimistic']['MRR@20']:.2f}/"
-            f"{m['conservative']['MRR@20']:.2f}/{m['random_expected']['MRR@20']:.2f}",
+            f"HR@20 exp/opt/cons {m['expected']['HR@20']:.2f}/{m['optimistic']['HR@20']:.2f}/"
+            f"{m['conservative']['HR@20']:.2f} MRR@20 {m['expected']['MRR@20']:.2f}/"
+            f"{m['optimistic']['MRR@20']:.2f}/{m['conservative']['MRR@20']:.2f}",
             flush=True,
         )
     report = {
         "dataset": name,
+        "default_ties": DEFAULT_TIES,
         "stats": dataset.manifest["stats"],
         "batch_size": args.batch_size,
         "machine": {

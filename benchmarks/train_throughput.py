@@ -16,7 +16,9 @@ Ranking: the full test split scored against every item with the trained weights 
 late state), median seconds of ``--eval-reps`` repetitions; ``--eval-fresh`` also times it
 once with the fresh model. The JSON records the floating-point mode of the process
 (``sessionrec.runtime.numerics``) and, at the end, the share of subnormal values in the
-weights, their gradients and Adam's moments. Writes JSON to
+weights, their gradients and Adam's moments, and of one batch's softmax probabilities
+below float32's normal range (where subnormals arise: exp of very negative logits, and the
+cross-entropy gradient made from them). Writes JSON to
 ``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``).
 """
 
@@ -52,6 +54,9 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+SMALLEST_NORMAL_LOG = -87.336  # log of float32's smallest normal value, 1.1755e-38
 
 
 def cpu_flags() -> list[str]:
@@ -126,7 +131,10 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             samples += batch.size
         rates.append(samples / (time.perf_counter() - started))
     params = list(module.parameters())
+    with torch.no_grad():  # where subnormals arise: softmax probabilities below float32's normal range
+        log_probabilities = torch.log_softmax(module(next(batches)).float(), dim=1)
     subnormals = {
+        "softmax_below_normal": float((log_probabilities < SMALLEST_NORMAL_LOG).float().mean()),
         "weights": subnormal_share(params),
         "gradients": subnormal_share([p.grad for p in params if p.grad is not None]),
         "adam_exp_avg": subnormal_share(optimizer_moments(optimizer, "exp_avg")),
@@ -163,7 +171,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             round(len(data.test) / statistics.median(eval_seconds), 1) if eval_seconds else None
         ),
         "eval_batch_size": args.eval_batch_size,
-        "trained_test_HR@20": round(hr20, 3),
+        "trained_test_HR@20": round(hr20, 3) if eval_seconds else None,
         "torch": torch.__version__,
         "cpu": cpu_name(),
         "cpu_flags": cpu_flags(),

@@ -9,13 +9,21 @@ Layout::
       model/          the fitted model (Recommender.save)
       metrics.jsonl   one JSON line per epoch (neural models)
       checkpoint.pt   the last training checkpoint (neural models; for --resume)
+      refit/          checkpoint and metrics of the refit phase (``train --refit``)
+      ranks-*.npy|npz per-sample ranks kept by ``evaluate``, ``fit``, ``train``
 
 A run is "finished" only once its model is saved; ``run.json`` is written
 atomically, so an interrupted run never passes for a finished one.
+
+``overwrite`` replaces only a run: a directory is one when its ``run.json`` names
+a model and a status, and only the entries above (and the temporary files of
+their atomic writes) are removed; anything else in it is left alone. A non-empty
+directory that is not a run is never written to.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import platform
 import shutil
@@ -35,6 +43,12 @@ RUN_FILE = "run.json"
 MODEL_DIR = "model"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.pt"
+REFIT_DIR = "refit"
+# what a run writes, as glob patterns (the dotted ones: leftovers of atomic writes)
+RUN_ENTRIES = (
+    RUN_FILE, MODEL_DIR, METRICS_FILE, CHECKPOINT_FILE, REFIT_DIR, "ranks-*.npy", "ranks-*.npz",
+    f".{RUN_FILE}.*.tmp", f".{CHECKPOINT_FILE}.*.tmp", f".{MODEL_DIR}.*.tmp", f".{MODEL_DIR}.old",
+)  # fmt: skip
 
 # Keys that only decide when training stops: the weights of the epochs already trained do
 # not depend on them, and the selection state (best epoch, epochs since) holds under any
@@ -128,37 +142,18 @@ def start_run(
     """Create (or, with ``resume``, reopen) a run directory for ``model``.
 
     A directory that already holds a finished run is refused unless ``overwrite``;
-    one holding an unfinished run is refused unless ``resume`` or ``overwrite``.
+    one holding an unfinished run is refused unless ``resume`` or ``overwrite``; any
+    other non-empty directory is refused, ``overwrite`` or not.
     """
     run = Run(Path(directory))
     if run.directory.exists() and any(run.directory.iterdir()):
         if overwrite:
-            shutil.rmtree(run.directory)
+            remove_run(run.directory)
         elif resume:
-            info, config = run.info(), model.config.to_dict()
-            if info.get("model") != model.name or not same_training(
-                info.get("config", {}), config, type(model.config)().to_dict()
-            ):
-                raise CheckpointError(
-                    f"{run.directory}: --resume needs the same model and config as the run "
-                    f"(only {', '.join(sorted(STOPPING_KEYS))} may change)"
-                )
-            if info["config"] != config:  # record the new stopping rule and the one it replaced
-                before = info["config"]
-                changes = {
-                    k: [before.get(k), config.get(k)] for k in STOPPING_KEYS if before.get(k) != config.get(k)
-                }
-                resumed = [*info.get("resumed_with", []), changes]
-                run.update_info(config=config, resumed_with=resumed)
+            _check_resumable(run, model)
             return run
-        elif run.info_path.is_file() and run.finished:
-            raise CheckpointError(
-                f"{run.directory} already holds a finished run; pass --overwrite to replace it"
-            )
         else:
-            raise CheckpointError(
-                f"{run.directory} is not empty; pass --resume to continue it or --overwrite to replace it"
-            )
+            raise CheckpointError(_occupied(run, model))
     run.directory.mkdir(parents=True, exist_ok=True)
     run.write_info(
         {
@@ -174,6 +169,89 @@ def start_run(
         }
     )
     return run
+
+
+def is_run_directory(directory: Path) -> bool:
+    """Whether ``directory`` holds a sessionrec run: a ``run.json`` naming a model and a status."""
+    try:
+        info = json.loads((directory / RUN_FILE).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and {"model", "status"} <= set(info)
+
+
+def remove_run(directory: Path) -> list[str]:
+    """Delete what a run wrote in ``directory`` and return the names left alone.
+
+    Refused (nothing deleted) unless ``directory`` is a run directory.
+    """
+    if not is_run_directory(directory):
+        raise CheckpointError(
+            f"refusing to overwrite {directory}: it is not a sessionrec run directory "
+            f"(no valid {RUN_FILE}), so nothing was deleted; choose a new or empty --out"
+        )
+    return _remove_entries(directory)
+
+
+def discard_run(directory: Path) -> None:
+    """Undo a run that failed part-way: what it wrote goes, and the directory if nothing else is left."""
+    if is_run_directory(directory) and not _remove_entries(directory):
+        directory.rmdir()
+
+
+def _remove_entries(directory: Path) -> list[str]:
+    kept: list[str] = []
+    for entry in sorted(directory.iterdir()):
+        if not any(fnmatch.fnmatchcase(entry.name, pattern) for pattern in RUN_ENTRIES):
+            kept.append(entry.name)
+        elif entry.name == REFIT_DIR and entry.is_dir() and not entry.is_symlink():
+            if _remove_entries(entry):  # the refit phase writes run files too; keep foreign ones
+                kept.append(entry.name)
+            else:
+                entry.rmdir()
+        elif entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    return kept
+
+
+def _check_resumable(run: Run, model: Recommender) -> None:
+    info, config = run.info(), model.config.to_dict()
+    if info.get("model") != model.name or not same_training(
+        info.get("config", {}), config, type(model.config)().to_dict()
+    ):
+        raise CheckpointError(
+            f"{run.directory}: --resume needs the same model and config as the run "
+            f"(only {', '.join(sorted(STOPPING_KEYS))} may change)"
+        )
+    if info["config"] != config:  # record the new stopping rule and the one it replaced
+        before = info["config"]
+        changes = {k: [before.get(k), config.get(k)] for k in STOPPING_KEYS if before.get(k) != config.get(k)}
+        run.update_info(config=config, resumed_with=[*info.get("resumed_with", []), changes])
+
+
+def _occupied(run: Run, model: Recommender) -> str:
+    """Why a non-empty directory is refused, and the way out that exists for this model."""
+    from sessionrec.models.neural import NeuralRecommender
+
+    if not is_run_directory(run.directory):
+        return (
+            f"{run.directory} is not empty and holds no sessionrec run; choose a new or empty "
+            "directory (--overwrite replaces only a run directory)"
+        )
+    if run.finished:
+        return f"{run.directory} already holds a finished run; pass --overwrite to replace it"
+    if isinstance(model, NeuralRecommender):
+        return (
+            f"{run.directory} is not empty: it holds an unfinished run; continue it with "
+            "`sessionrec train ... --resume` "
+            "or pass --overwrite to replace it"
+        )
+    return (
+        f"{run.directory} is not empty: it holds an unfinished run (a fit that did not end); "
+        "pass --overwrite to replace it"
+    )
 
 
 def finish_run(run: Run, model: Recommender, **extra: Any) -> None:

@@ -128,6 +128,7 @@ def train_and_evaluate(
     np.save(run.directory / "ranks-test.npy", evaluation.ranks)
     info: dict[str, Any] = {
         "test_metrics": evaluation.metrics(),
+        "ties": evaluation.ties,
         "test_by_length": evaluation.by_length(),
         "best_epoch": state.best_epoch,
         "epochs_run": len(state.history),

@@ -63,7 +63,9 @@ def test_fit_stores_config_metrics_and_ranks(workdir: Path) -> None:
     model = load_run_model(workdir / "knn")
     evaluation = model.evaluate(synthetic_dataset().test)
     assert info["test_metrics"] == pytest.approx(evaluation.metrics())
-    np.testing.assert_array_equal(np.load(workdir / "knn" / "ranks-syn.npy"), evaluation.ranks)
+    with np.load(workdir / "knn" / "ranks-syn.npz") as saved:
+        np.testing.assert_array_equal(saved["above"], evaluation.above)
+        np.testing.assert_array_equal(saved["tied"], evaluation.tied)
 
 
 @pytest.mark.parametrize(
@@ -116,12 +118,16 @@ def test_evaluate_json_by_length_and_tie_modes(workdir: Path) -> None:
     report = evaluate_json(workdir / "knn", workdir / "syn", "--by-length", "--batch-size", "7")
     assert report["metrics"] == pytest.approx(Run(workdir / "knn").info()["test_metrics"])
     assert sum(row["samples"] for row in report["by_length"].values()) == report["samples"]
+    assert report["ties"] == "expected"  # the default, stated in the report
     conservative = evaluate_json(workdir / "knn", workdir / "syn", "--ties", "conservative")
-    optimistic_ranks = np.load(workdir / "knn" / "ranks-syn.npy")
-    conservative_ranks = np.load(workdir / "knn" / "ranks-syn.conservative.npy")
-    # a tied target can only lose places; Item-KNN with 10 neighbours ties every other item at 0
-    assert (conservative_ranks >= optimistic_ranks).all() and (conservative_ranks > optimistic_ranks).any()
-    assert conservative["metrics"]["HR@20"] <= report["metrics"]["HR@20"]
+    optimistic = evaluate_json(workdir / "knn", workdir / "syn", "--ties", "optimistic")
+    with np.load(workdir / "knn" / "ranks-syn.npz") as saved:
+        above, tied = saved["above"], saved["tied"]
+    # Item-KNN with 10 neighbours ties every other item at 0: the three modes differ, in order
+    assert (tied >= 1).all() and (tied > 1).any()
+    hr = [r["metrics"]["HR@20"] for r in (conservative, report, optimistic)]
+    assert hr[0] < hr[1] < hr[2]
+    assert optimistic["metrics"]["HR@20"] == pytest.approx(100 * float(np.mean(above + 1 <= 20)))
 
 
 def test_evaluate_table_names_the_metric_equivalence(workdir: Path) -> None:
@@ -232,10 +238,11 @@ def test_compare_reuses_saved_ranks(workdir: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert invoke("fit", "pop", workdir / "syn", "--out", run)[0] == 0
     n = len(synthetic_dataset().test)
-    np.save(run / "ranks-syn.npy", np.ones(n, dtype=np.int64))  # pretend: every target first
+    zeros, ones = np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+    np.savez(run / "ranks-syn.npz", above=zeros, tied=ones)  # pretend: every target first
     report = json.loads(invoke("compare", run, workdir / "pop", workdir / "syn", "--json")[1])
     assert report["a"]["HR@20"] == 100.0 and report["a"]["MRR@20"] == 100.0
-    np.save(run / "ranks-syn.npy", np.ones(n - 1, dtype=np.int64))  # stale: re-evaluated
+    np.savez(run / "ranks-syn.npz", above=zeros[1:], tied=ones[1:])  # stale: re-evaluated
     report = json.loads(invoke("compare", run, workdir / "pop", workdir / "syn", "--json")[1])
     assert report["a"] == report["b"]
 
@@ -256,3 +263,41 @@ def test_integer_ids_from_the_project_generator(tmp_path: Path) -> None:
     code, output = invoke("compare", tmp_path / "sknn", tmp_path / "pop", tmp_path / "logs", "--json")
     report = json.loads(output)
     assert report["a"]["HR@20"] > report["b"]["HR@20"] and report["mcnemar_pvalue"] < 0.01
+
+
+def _int_catalogue_pop() -> Pop:
+    from sessionrec.data.dataset import Dataset
+    from sessionrec.data.sessions import Sessions
+    from sessionrec.data.vocab import ItemVocab
+
+    sessions = Sessions.from_lists([[1, 2, 3], [1, 2], [2, 3]])
+    vocab = ItemVocab(np.array([11, 12, 13], dtype=np.int64))
+    return Pop().fit(Dataset.from_sessions(sessions, sessions, vocab).train)
+
+
+def test_hostile_ids_in_a_file_are_unknown_items_of_an_integer_catalogue(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    bodies = [{"items": [12]}, {"items": ["²", "11"]}, {"items": ["٤٢٦٩", "--5"]}]
+    source.write_text("".join(json.dumps(b) + "\n" for b in bodies))
+    assert recommend_jsonl(_int_catalogue_pop(), source, tmp_path / "o.jsonl", k=2) == 3
+    out = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [line["unknown_items"] for line in out] == [[], ["²"], ["٤٢٦٩", "--5"]]
+    assert [line["fallback"] for line in out] == [False, False, True]
+    assert out[2]["items"] == [12, 11]  # the most clicked items: 12 (3 clicks), then 11 (2)
+
+
+def test_a_line_the_model_fails_on_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _int_catalogue_pop()
+    plain = model.recommend
+
+    def fragile(sessions: list[list[object]], *args: object, **kwargs: object) -> object:
+        if any(13 in s for s in sessions):
+            raise RuntimeError("cannot score item 13")
+        return plain(sessions, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(model, "recommend", fragile)
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"items": [11]}\n\n{"items": [12]}\n{"items": [13]}\n{"items": [11]}\n')
+    with pytest.raises(DataError, match=r"in\.jsonl, line 4: cannot recommend .*cannot score item 13"):
+        recommend_jsonl(model, source, tmp_path / "o.jsonl", k=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

@@ -35,3 +35,11 @@ def test_unknown_cpu_scoring_backend_is_a_usage_error(data: Path, tmp_path: Path
     code, output = invoke("train", "srgnn", data, "--out", tmp_path / "run", "--cpu-scoring", "mkl", *QUICK)
     assert code == 2 and said(output, "--cpu-scoring")
     assert not (tmp_path / "run").exists()
+
+
+def test_fixed_epochs_say_no_epoch_was_selected(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, output = invoke("train", "srgnn", data, "--out", out, "--select-on", "none", *QUICK)
+    assert code == 0, output
+    assert said(output, "2 epochs, no selection, the last epoch kept") and "best epoch -1" not in output
+    assert said(output, "test metrics, no selection:") and said(output, "ties expected")

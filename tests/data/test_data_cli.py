@@ -112,3 +112,24 @@ def test_parse_options() -> None:
     }
     with pytest.raises(ConfigError, match="key=value"):
         data_commands.parse_options(["fraction"])
+
+
+def test_reader_options_before_out_are_understood(app: typer.Typer, tmp_path: Path) -> None:
+    log = tmp_path / "log.csv"
+    assert (
+        runner.invoke(app, ["data", "synth", str(log), "--sessions", "800", "--items", "60"]).exit_code == 0
+    )
+    out = tmp_path / "ds"
+    args = ["preprocess", "custom", str(log), "--test-days", "3", "--min-item-support=2", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    protocol = Dataset.load(out).manifest["protocol"]
+    assert (protocol["test_days"], protocol["min_item_support"]) == (3.0, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds", "log.csv"]  # no "--test-days" folder
+
+
+def test_split_out_names_the_ambiguity() -> None:
+    assert data_commands.split_out(Path("ds"), ["--x", "1"]) == (Path("ds"), ["--x", "1"])
+    assert data_commands.split_out(Path("--x"), ["1", "ds", "--y=2"]) == (Path("ds"), ["--x", "1", "--y=2"])
+    with pytest.raises(ConfigError, match=r"cannot tell OUT from the reader options in '--flag ds'"):
+        data_commands.split_out(Path("--flag"), ["ds"])  # ds would be --flag's value: no OUT left

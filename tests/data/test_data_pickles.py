@@ -91,3 +91,16 @@ def test_import_yoochoose_1_64(benchmarks: Path) -> None:
     assert (len(dataset.train), len(dataset.test)) == (369_859, 55_898)
     # ids of the full Yoochoose dictionary (up to 37,483 in test), 17,376 of them trained
     assert dataset.stats()["items_in_train"] == 17_376
+
+
+def test_samples_that_are_not_chains_are_counted_as_kept(tmp_path: Path) -> None:
+    # RetailRocket-style test.txt: last-item samples only, no prefix chains -> one session each
+    (tmp_path / "all_train_seq.txt").write_bytes(pickle.dumps([[1, 2, 3], [2, 3]]))
+    (tmp_path / "test.txt").write_bytes(pickle.dumps(([[1, 2, 3], [4, 5]], [4, 6])))
+    dataset = import_pickles(tmp_path)
+    assert dataset.test.sessions.to_lists() == [[1, 2, 3, 4], [4, 5, 6]]
+    assert dataset.test.prefix_lengths.tolist() == [3, 2]  # the samples as given, not re-augmented
+    stats = dataset.manifest["stats"]
+    assert stats == dataset.stats()
+    # clicks 5 + 7, test samples 2 (not the 5 a re-augmentation would count), length 12 / 4
+    assert (stats["clicks"], stats["test_samples"], stats["avg_length"]) == (12, 2, 3.0)

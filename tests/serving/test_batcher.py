@@ -170,3 +170,39 @@ def test_requests_that_waited_through_a_model_call_leave_at_once(model: Recordin
     asyncio.run(scenario())
     (_, a_end), (b_begin, _) = spans
     assert b_begin - a_end < 0.1  # not the 0.2 s window again
+
+
+class PoisonedPop(Pop):
+    """POP whose recommend raises for any session holding the item 13 (a stand-in for a model bug)."""
+
+    def recommend(
+        self,
+        sessions: Sequence[Sequence[object]],
+        k: int = 20,
+        exclude_seen: bool = False,
+        batch_size: int = 256,
+    ) -> Recommendations:
+        if any(13 in session for session in sessions):
+            raise ValueError("poisoned session")
+        return super().recommend(sessions, k, exclude_seen, batch_size)
+
+
+def test_one_failing_request_fails_only_itself(pop_run: Path) -> None:
+    model = PoisonedPop.load(Run(pop_run).model_dir)
+    requests = [([11], 2, False)] * 20 + [([13], 2, False)] + [([12], 2, False)] * 19
+    batcher = MicroBatcher(model, max_wait=0.05, max_batch=64)
+
+    async def scenario() -> list[Any]:
+        batcher.start()
+        try:
+            return await asyncio.gather(
+                *(batcher.recommend(s, k, e) for s, k, e in requests), return_exceptions=True
+            )
+        finally:
+            await batcher.close()
+
+    results = asyncio.run(scenario())
+    failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
+    assert failed == [20] and "poisoned" in str(results[20])
+    # the 39 others got exactly what an unbatched call gives (POP: 11 then 12, or 12 then 11 excluded)
+    assert all(r.items == [11, 12] for i, r in enumerate(results) if i != 20)

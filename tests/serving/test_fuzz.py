@@ -30,7 +30,14 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-item_like = st.integers(-5, 30) | st.sampled_from(["11", "12", "x", "", "é", "11.0"]) | scalars
+# Unicode digits (superscripts, Arabic-Indic, full-width), signs and spaces: never an error
+tricky_digits = st.text(st.characters(categories=("Nd", "No", "Pd", "Sm", "Zs")), min_size=1, max_size=4)
+item_like = (
+    st.integers(-5, 30)
+    | st.sampled_from(["11", "12", "x", "", "é", "11.0", "²", "--5", "٤٢٦٩", "-12", " 12"])
+    | tricky_digits
+    | scalars
+)
 recommend_bodies = st.fixed_dictionaries(
     {},
     optional={

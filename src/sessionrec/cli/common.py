@@ -12,7 +12,8 @@ from rich.console import Console
 from sessionrec.errors import SessionRecError
 
 console = Console()
-err_console = Console(stderr=True)
+# soft_wrap: an error stays one line (a path is never cut in two), whatever the terminal width
+err_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

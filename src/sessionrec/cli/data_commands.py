@@ -50,7 +50,8 @@ def preprocess_command(
     """
     from sessionrec.data.readers import preprocess
 
-    options = parse_options([*(option or []), *ctx.args])
+    out, extra = split_out(out, ctx.args)
+    options = parse_options([*(option or []), *extra])
     with console.status(f"preprocessing {raw.name} as {source}") as status:
         dataset = preprocess(source, raw, out, on_step=lambda step: status.update(step), **options)
     console.print(f"wrote [bold]{out}[/]")
@@ -117,6 +118,35 @@ def sources_command() -> None:
         options = ", ".join(f"{key}={json.dumps(value)}" for key, value in defaults.items())
         table.add_row(name, reader.description, options)
     console.print(table)
+
+
+def split_out(out: Path, extra: list[str]) -> tuple[Path, list[str]]:
+    """OUT and the reader options, wherever the options stood.
+
+    Click takes the first token after RAW as OUT, even ``--test-days`` when reader
+    options come first; the options then are that token and the ones after it, and OUT
+    is the one bare token no option consumes as its value.
+    """
+    if not str(out).startswith("-"):
+        return out, extra
+    tokens, options, bare = [str(out), *extra], [], []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        if not token.startswith("--"):
+            bare.append(token)
+            continue
+        options.append(token)
+        if "=" not in token and position < len(tokens) and not tokens[position].startswith("--"):
+            options.append(tokens[position])
+            position += 1
+    if len(bare) != 1:
+        raise ConfigError(
+            f"cannot tell OUT from the reader options in {' '.join(tokens)!r}: write them after OUT "
+            "(preprocess SOURCE RAW OUT --key value) or as -o key=value"
+        )
+    return Path(bare[0]), options
 
 
 def parse_options(tokens: list[str]) -> dict[str, Any]:

@@ -1,26 +1,28 @@
 """Model commands: ``fit``, ``evaluate``, ``recommend``, ``compare`` and ``models``.
 
 DATA is a dataset directory (``sessionrec preprocess`` / ``import-pickles``) or a
-folder of SR-GNN pickles, imported on the fly. Evaluation keeps per-sample ranks
-in ``RUN/ranks-<data name>.npy`` (``.conservative.npy`` for that tie mode), so
-``compare`` reuses them instead of scoring the test set again.
+folder of SR-GNN pickles, imported on the fly. Evaluation keeps per-sample counts
+in ``RUN/ranks-<data name>.npz`` (every tie mode comes from them), so ``compare``
+reuses them instead of scoring the test set again. Metrics are reported with the
+tie mode they were computed in (``--ties``, default: expected under random
+tie-breaking).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sessionrec.cli.common import console, err_console, friendly_errors
 from sessionrec.cli.run_helpers import (
+    DEFAULT,
+    TIES_HELP,
     Ties,
     by_length_table,
     check_compatible,
@@ -30,6 +32,7 @@ from sessionrec.cli.run_helpers import (
     print_metrics,
     ranks_for,
     ranks_path,
+    save_ranks,
 )
 from sessionrec.errors import DataError
 from sessionrec.evaluation import compare as paired_compare
@@ -37,12 +40,10 @@ from sessionrec.models import registry
 from sessionrec.models.base import Recommender
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import load_run_model
-from sessionrec.runs import finish_run, start_run
+from sessionrec.runs import discard_run, finish_run, start_run
 from sessionrec.training import TrainerOptions
 
-TiesOption = Annotated[
-    Ties, typer.Option(help="Rank of a tied target: best place (papers) or worst place (heuristics).")
-]
+TiesOption = Annotated[Ties, typer.Option(help=TIES_HELP)]
 BatchOption = Annotated[int, typer.Option(min=1, help="Test prefixes scored together.")]
 
 
@@ -69,7 +70,7 @@ def fit_command(
         ),
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
-    ties: TiesOption = Ties.optimistic,
+    ties: TiesOption = DEFAULT,
     batch_size: BatchOption = 500,
 ) -> None:
     """Fit MODEL on DATA's training split, evaluate it on the test split, save the run."""
@@ -88,7 +89,7 @@ def fit_command(
         result = train_and_evaluate(
             recommender, dataset, out, overwrite=overwrite, options=options, data_path=str(data)
         )
-        print_metrics(result.info["test_metrics"], Ties.optimistic)
+        print_metrics(result.info["test_metrics"], Ties(result.evaluation.ties))
         return
     run = start_run(out, recommender, dataset.manifest, overwrite=overwrite, data_path=str(data))
     try:
@@ -98,10 +99,10 @@ def fit_command(
         fit_seconds = time.perf_counter() - started
         evaluation = evaluate_with_progress(recommender, dataset, batch_size, ties)
         metrics = evaluation.metrics()
-        np.save(ranks_path(out, data, ties), evaluation.ranks)
+        save_ranks(ranks_path(out, data), evaluation)
         finish_run(run, recommender, test_metrics=metrics, ties=ties.value, fit_seconds=round(fit_seconds, 3))
     except BaseException:
-        shutil.rmtree(out, ignore_errors=True)  # never leave a half-made run behind
+        discard_run(out)  # never leave a half-made run behind (nor touch what else is there)
         raise
     console.print(f"fitted [bold]{model}[/] in {fit_seconds:.1f}s -> {out}")
     print_metrics(metrics, ties)
@@ -116,7 +117,7 @@ def evaluate_command(
         bool, typer.Option("--by-length", help="Break metrics down by prefix length.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
-    ties: TiesOption = Ties.optimistic,
+    ties: TiesOption = DEFAULT,
     batch_size: BatchOption = 500,
 ) -> None:
     """Rank every test prefix's next item among all items; keep the per-sample ranks."""
@@ -124,7 +125,7 @@ def evaluate_command(
     dataset = load_data(data)
     check_compatible(model, dataset, data)
     evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
-    np.save(ranks_path(run, data, ties), evaluation.ranks)
+    save_ranks(ranks_path(run, data), evaluation)
     report: dict[str, Any] = {
         "run": str(run),
         "data": data_name(data),
@@ -206,7 +207,7 @@ def compare_command(
     run_b: Annotated[Path, typer.Argument(help="Second run directory (B).")],
     data: Annotated[Path, typer.Argument(help="Dataset both runs are evaluated on.")],
     cutoff: Annotated[int, typer.Option(min=1, help="K of HR@K for McNemar's test.")] = 20,
-    ties: TiesOption = Ties.optimistic,
+    ties: TiesOption = DEFAULT,
     batch_size: BatchOption = 500,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

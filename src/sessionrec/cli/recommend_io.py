@@ -2,9 +2,11 @@
 
 Input: one JSON object per line, ``{"items": [...], "session_id": ...}`` (the id is
 optional and echoed). Output: one object per input line, in the same order,
-``{"session_id"?, "items", "scores", "unknown_items", "fallback"}``. The output is
-written to a temporary sibling and renamed at the end, so a bad line (reported
-with its number) or an interruption never leaves a partial file behind.
+``{"session_id"?, "items", "scores", "unknown_items", "fallback"}``. Item ids follow
+the vocabulary's policy: one that does not parse as the catalogue's type (``"²"``)
+is listed in ``unknown_items``. The output is written to a temporary sibling and
+renamed at the end, so a bad line (reported with its number, also when the model
+fails on it) or an interruption never leaves a partial file behind.
 """
 
 from __future__ import annotations
@@ -57,11 +59,15 @@ def output_lines(requests: list[dict[str, Any]], recs: Recommendations) -> Itera
         yield json.dumps(line) + "\n"
 
 
-def _requests(handle: BinaryIO, source: Path, advance: Callable[[int], None]) -> Iterator[dict[str, Any]]:
+Numbered = tuple[str, dict[str, Any]]  # where (file, line) and the request
+
+
+def _requests(handle: BinaryIO, source: Path, advance: Callable[[int], None]) -> Iterator[Numbered]:
     for number, raw in enumerate(handle, start=1):
         advance(len(raw))
         if raw.strip():  # blank lines (a trailing newline) carry no session
-            yield parse_line(raw, f"{source}, line {number}")
+            where = f"{source}, line {number}"
+            yield where, parse_line(raw, where)
 
 
 def recommend_jsonl(
@@ -81,9 +87,9 @@ def recommend_jsonl(
     count = 0
     try:
         with open(source, "rb") as handle, os.fdopen(fd, "w") as out:
-            pending: list[dict[str, Any]] = []
-            for request in _requests(handle, source, advance):
-                pending.append(request)
+            pending: list[Numbered] = []
+            for numbered in _requests(handle, source, advance):
+                pending.append(numbered)
                 if len(pending) == chunk:
                     count += _flush(model, pending, out, k, exclude_seen)
             count += _flush(model, pending, out, k, exclude_seen)
@@ -95,11 +101,27 @@ def recommend_jsonl(
     return count
 
 
-def _flush(model: Recommender, pending: list[dict[str, Any]], out: Any, k: int, exclude_seen: bool) -> int:
+def _flush(model: Recommender, pending: list[Numbered], out: Any, k: int, exclude_seen: bool) -> int:
     if not pending:
         return 0
-    recs = model.recommend([p["items"] for p in pending], k=k, exclude_seen=exclude_seen)
-    out.writelines(output_lines(pending, recs))
+    requests = [request for _, request in pending]
+    try:
+        recs = model.recommend([r["items"] for r in requests], k=k, exclude_seen=exclude_seen)
+    except Exception:
+        _blame(model, pending, k, exclude_seen)
+        raise
+    out.writelines(output_lines(requests, recs))
     n = len(pending)
     pending.clear()
     return n
+
+
+def _blame(model: Recommender, pending: list[Numbered], k: int, exclude_seen: bool) -> None:
+    """A chunk failed: score its lines one by one and raise for the first that fails alone."""
+    for where, request in pending:
+        try:
+            model.recommend([request["items"]], k=k, exclude_seen=exclude_seen)
+        except Exception as exc:
+            raise DataError(
+                f"{where}: cannot recommend for this session ({type(exc).__name__}: {exc})"
+            ) from exc

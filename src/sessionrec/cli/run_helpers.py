@@ -1,8 +1,9 @@
 """Helpers of the model commands: loading data, evaluating with a progress bar, saved ranks.
 
-Per-sample ranks live in ``RUN/ranks-<data name>.npy`` (``.conservative.npy`` for
-that tie mode): ``evaluate`` and ``fit`` write them, ``compare`` reuses them
-instead of scoring the test set again.
+Per-sample counts (items above the target, items tied with it) live in
+``RUN/ranks-<data name>.npz``; they give the metrics of every tie mode, so
+``evaluate`` and ``fit`` write them once and ``compare`` reuses them instead of
+scoring the test set again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sessionrec.cli.common import console, err_console
 from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.errors import DataError
-from sessionrec.evaluation import CUTOFFS, Evaluation, evaluate_scores
+from sessionrec.evaluation import CUTOFFS, DEFAULT_TIES, Evaluation, evaluate_scores
 from sessionrec.models.base import Recommender
 from sessionrec.models.registry import load_run_model
 from sessionrec.runs import Run
@@ -27,8 +28,16 @@ HEADER = "HR@K = P@K = Recall@K (one held-out item per test prefix); full rankin
 
 
 class Ties(StrEnum):
+    expected = "expected"
     optimistic = "optimistic"
     conservative = "conservative"
+
+
+DEFAULT = Ties(DEFAULT_TIES)
+TIES_HELP = (
+    "Rank of a target tied with other items: expected under random tie-breaking (exact), "
+    "best place (optimistic, the papers'), or worst place (conservative)."
+)
 
 
 def load_data(path: Path) -> Dataset:
@@ -41,10 +50,25 @@ def data_name(path: Path) -> str:
     return path.resolve().name
 
 
-def ranks_path(run: Path, data: Path, ties: Ties) -> Path:
-    """Where a run keeps its per-sample ranks on ``data`` for one tie mode."""
-    suffix = "" if ties is Ties.optimistic else f".{ties.value}"
-    return run / f"ranks-{data_name(data)}{suffix}.npy"
+def ranks_path(run: Path, data: Path) -> Path:
+    """Where a run keeps its per-sample counts on ``data`` (every tie mode comes from them)."""
+    return run / f"ranks-{data_name(data)}.npz"
+
+
+def save_ranks(path: Path, evaluation: Evaluation) -> None:
+    np.savez(path, above=evaluation.above, tied=evaluation.tied)
+
+
+def load_ranks(path: Path, lengths: np.ndarray, ties: Ties) -> Evaluation | None:
+    """Saved counts that fit these test samples, or None (absent, stale or unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            above, tied = npz["above"], npz["tied"]
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+    if above.shape != lengths.shape or tied.shape != lengths.shape or (tied < 1).any():
+        return None
+    return Evaluation(above.astype(np.int64), tied.astype(np.int64), lengths, ties.value)
 
 
 def check_compatible(model: Recommender, dataset: Dataset, data: Path) -> None:
@@ -77,13 +101,18 @@ def evaluate_with_progress(model: Recommender, dataset: Dataset, batch_size: int
 
 def print_metrics(metrics: dict[str, float], ties: Ties) -> None:
     """HR/MRR/NDCG at 5, 10, 20 as a table, under the line that says what HR@K means."""
-    console.print(f"{HEADER}; ties {ties.value}", highlight=False)
+    console.print(f"{HEADER}; ties {describe(ties)}", highlight=False)
     table = Table()
     for column in ("K", "HR@K", "MRR@K", "NDCG@K"):
         table.add_column(column, justify="right")
     for k in CUTOFFS:
         table.add_row(str(k), *(f"{metrics[f'{m}@{k}']:.2f}" for m in ("HR", "MRR", "NDCG")))
     console.print(table)
+
+
+def describe(ties: Ties) -> str:
+    """The tie mode as a report states it."""
+    return "expected (uniformly random tie-breaking)" if ties is Ties.expected else ties.value
 
 
 def by_length_table(breakdown: dict[str, dict[str, float]]) -> Table:
@@ -99,15 +128,14 @@ def by_length_table(breakdown: dict[str, dict[str, float]]) -> Table:
 
 def ranks_for(run: Path, dataset: Dataset, data: Path, batch_size: int, ties: Ties) -> Evaluation:
     """The run's saved ranks on this data when they fit, else a fresh evaluation (then saved)."""
-    path = ranks_path(run, data, ties)
+    path = ranks_path(run, data)
     lengths = dataset.test.prefix_lengths.astype(np.int64)
     Run(run).info()  # a clear error when RUN is not a run
-    if path.is_file():
-        ranks = np.load(path, allow_pickle=False)
-        if ranks.shape == lengths.shape:
-            return Evaluation(ranks, lengths, ties.value)
+    saved = load_ranks(path, lengths, ties) if path.is_file() else None
+    if saved is not None:
+        return saved
     model = load_run_model(run)
     check_compatible(model, dataset, data)
     evaluation = evaluate_with_progress(model, dataset, batch_size, ties)
-    np.save(path, evaluation.ranks)
+    save_ranks(path, evaluation)
     return evaluation

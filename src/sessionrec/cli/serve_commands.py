@@ -62,8 +62,15 @@ def serve(
         _check_redis(config.store)
     if not 0 <= port <= 65535:
         raise ConfigError(f"--port must be in 0..65535, got {port}")
-    console.print(f"serving {run_dir} on http://{host}:{port} (docs at /docs, store: {config.store})")
+    console.print(banner(run_dir, host, port, config.store), highlight=False)
     uvicorn.run(create_app(run_dir, config), host=host, port=port, log_level=log_level, access_log=access_log)
+
+
+def banner(run_dir: Path, host: str, port: int, store: str) -> str:
+    """The start-up line; the store URL is shown without its credentials."""
+    from sessionrec.serving.redaction import redact_url
+
+    return f"serving {run_dir} on http://{host}:{port} (docs at /docs, store: {redact_url(store)})"
 
 
 def _check_run(run_dir: Path) -> None:
@@ -82,7 +89,10 @@ def _check_redis(url: str) -> None:
     import redis
     from redis.exceptions import RedisError
 
+    from sessionrec.serving.redaction import redact, redact_url
+
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0).ping()
     except (RedisError, ValueError) as exc:
-        raise ConfigError(f"--store {url}: cannot reach Redis ({exc})") from None
+        reason = redact(str(exc), url)
+        raise ConfigError(f"--store {redact_url(url)}: cannot reach Redis ({reason})") from None

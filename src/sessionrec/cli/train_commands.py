@@ -6,12 +6,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from sessionrec.cli.common import console, friendly_errors
 from sessionrec.errors import ConfigError
 from sessionrec.models import registry
 from sessionrec.models.neural import NeuralRecommender
+from sessionrec.runtime.contention import warn_if_oversubscribed
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 
@@ -101,6 +103,8 @@ def train_command(
     if not isinstance(recommender, NeuralRecommender):
         raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
     dataset = load_data(data)
+    if device in (None, "cpu"):
+        warn_if_oversubscribed(threads or torch.get_num_threads())
     options = TrainerOptions(
         device=device,
         threads=threads,
@@ -123,13 +127,19 @@ def train_command(
         refit=refit,
     )
     info = result.info
+    # with no selection no epoch is "best": the trainer's -1 means none was scored
+    chosen = (
+        "no selection, the last epoch kept"
+        if select_on is SelectOn.none
+        else f"best epoch {info['best_epoch']}"
+    )
     console.print(
-        f"trained [bold]{model}[/]: {info['epochs_run']} epochs, best epoch {info['best_epoch']}, "
-        f"{info['train_seconds']}s -> {out}"
+        f"trained [bold]{model}[/]: {info['epochs_run']} epochs, {chosen}, {info['train_seconds']}s -> {out}"
     )
     if refit:
         console.print(f"refit on all training sessions for {info['refit_epochs']} epochs")
-    console.print(f"test metrics, epochs selected on {select_on.value}:")
-    print_metrics(info["test_metrics"], Ties.optimistic)
+    selected = "no selection" if select_on is SelectOn.none else f"epochs selected on {select_on.value}"
+    console.print(f"test metrics, {selected}:")
+    print_metrics(info["test_metrics"], Ties(result.evaluation.ties))
     if select_on is SelectOn.test:
         console.print(f"[yellow]note:[/] {info['note']}")

@@ -1,8 +1,23 @@
-"""The item vocabulary: external item ids <-> dense internal indices 1..N (0 = padding)."""
+"""The item vocabulary: external item ids <-> dense internal indices 1..N (0 = padding).
+
+Item-id policy (one for the library, the CLI and the service):
+
+- A catalogue is typed, and the type is recorded with it: ``int`` (saved as
+  ``items.npy``) or ``str`` (saved as ``items.json``); see :attr:`ItemVocab.kind`.
+- An ``int`` catalogue takes integers, and strings holding an integer in canonical
+  ASCII form: an optional ``-`` then the digits ``0-9`` (``"12"`` is item 12). Anything
+  else (``"²"``, ``"--5"``, ``" 12"``, ``"٤٢٦٩"``, ``"x"``) does not parse as the
+  catalogue's type and is an *unknown item*: dropped and reported, like an id that
+  parses but is not in the catalogue. A ``str`` catalogue takes strings as they are
+  and integers as their decimal string.
+- Looking an id up never raises: whatever a client sends can make its own items
+  unknown, never fail a request, a batch or a stored session.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +27,19 @@ import numpy as np
 from sessionrec.errors import DataError
 
 ExternalId = int | str
+# ASCII only: str.isdigit() and int() also accept superscripts and other scripts' digits
+_CANONICAL_INT = re.compile(r"-?[0-9]{1,4000}")  # 4000: under int()'s digit limit
+
+
+def parse_int_id(item: object) -> int | None:
+    """The integer an external id stands for in an ``int`` catalogue, or None if it is none."""
+    if isinstance(item, bool):
+        return None
+    if isinstance(item, (int, np.integer)):
+        return int(item)
+    if isinstance(item, str) and _CANONICAL_INT.fullmatch(item):
+        return int(item)
+    return None
 
 
 @dataclass(frozen=True)
@@ -19,7 +47,8 @@ class ItemVocab:
     """``external[i - 1]`` is the external id of internal item ``i``.
 
     External ids are either all integers or all strings (``kind``). Integer
-    vocabularies accept digit strings on lookup, so JSON clients may send either.
+    vocabularies accept canonical ASCII digit strings on lookup, so JSON clients may
+    send either (the module docstring states the whole policy).
     """
 
     external: np.ndarray
@@ -51,16 +80,15 @@ class ItemVocab:
         return self.n_items
 
     def lookup(self, item: object) -> int | None:
-        """Internal index of an external id, or None when the item is unknown."""
+        """Internal index of an external id, or None when the item is unknown (never raises)."""
         if isinstance(item, bool):
             return None
         if self.kind == "int":
-            if isinstance(item, str) and item.strip().lstrip("-").isdigit():
-                item = int(item)
-            if not isinstance(item, (int, np.integer)):
-                return None
-            return self._index.get(int(item))
-        return self._index.get(str(item))
+            number = parse_int_id(item)
+            return None if number is None else self._index.get(number)
+        if isinstance(item, (str, int, np.integer)):
+            return self._index.get(str(item))
+        return None
 
     def encode(self, items: Iterable[object]) -> tuple[list[int], list[object]]:
         """Map a session to internal indices; unknown items are dropped and returned."""

@@ -34,7 +34,7 @@ from sessionrec.data.batching import Batch, BatchSpec, batch_from_lists
 from sessionrec.data.sessions import Split
 from sessionrec.data.vocab import ExternalId, ItemVocab
 from sessionrec.errors import CheckpointError, ConfigError, DataError
-from sessionrec.evaluation import Evaluation, TieMode, evaluate_scores
+from sessionrec.evaluation import DEFAULT_TIES, Evaluation, TieMode, evaluate_scores
 from sessionrec.integrity import digest_files, verify_files
 from sessionrec.io import atomic_directory
 from sessionrec.models.prepared import (
@@ -171,7 +171,7 @@ class Recommender(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted: call fit() or load() first")
         return self.vocab_
 
-    def evaluate(self, split: Split, batch_size: int = 500, ties: TieMode = "optimistic") -> Evaluation:
+    def evaluate(self, split: Split, batch_size: int = 500, ties: TieMode = DEFAULT_TIES) -> Evaluation:
         self._require_fitted()
         if split.n_items != self.n_items:
             raise DataError(f"split has {split.n_items} items, the model {self.n_items}")

@@ -5,7 +5,8 @@
 - ``POST /v1/recommend`` ``{"items": [...], "k": 20, "exclude_seen": false}``: stateless.
 - ``POST /v1/sessions/{id}/events`` ``{"item": ...}``: append a click, recommend;
   ``GET`` / ``DELETE /v1/sessions/{id}``: read / forget a stored session.
-- ``GET /v1/model``, ``/health``, ``/ready``, ``/metrics`` (Prometheus), ``/docs``.
+- ``GET /v1/model``, ``/health``, ``/ready``, ``/metrics`` (Prometheus), ``/docs`` and
+  ``/redoc`` (their assets served locally: they work offline).
 
 Answers to bad input (always ``{"error": ..., "detail": ...}``): invalid JSON 400;
 schema violations, ``k <= 0``, ``k > max_k``, an empty session or one longer than
@@ -15,7 +16,12 @@ only unknown items is not an error: 200 with the most popular items and
 ``"fallback": true``. A ``k`` above the catalogue (within ``max_k``) returns the
 whole catalogue.
 
-Needs the ``serve`` extra (FastAPI, uvicorn, redis, prometheus-client).
+Item ids follow :mod:`sessionrec.data.vocab`'s policy: an id that does not parse as
+the catalogue's type is an unknown item, never an error; a request can fail only
+itself (:mod:`~sessionrec.serving.batcher`). Store credentials are never shown
+(:mod:`~sessionrec.serving.redaction`).
+
+Needs the ``serve`` extra (FastAPI, uvicorn, redis, prometheus-client, fastapi-offline).
 """
 
 from sessionrec.serving.app import create_app

@@ -25,6 +25,7 @@ from sessionrec.models.registry import load_run_model
 from sessionrec.runs import Run
 from sessionrec.runtime.memory import retain_freed_buffers
 from sessionrec.serving.batcher import MicroBatcher
+from sessionrec.serving.docs import install_docs
 from sessionrec.serving.http import BodyLimitMiddleware, install_error_handlers
 from sessionrec.serving.metrics import MetricsMiddleware, ServiceMetrics, record_error
 from sessionrec.serving.routes import install_routes
@@ -96,11 +97,14 @@ def create_app(
         version=__version__,
         summary="Next-item recommendations for anonymous sessions.",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from local assets
+        redoc_url=None,
     )
     app.state.service = state
     app.state.metrics = metrics
     install_error_handlers(app)
     install_routes(app)
+    install_docs(app)
 
     def count_too_large(scope: Any) -> None:
         record_error(metrics, scope, app.router.routes, "too_large")

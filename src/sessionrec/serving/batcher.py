@@ -10,12 +10,17 @@ the exact ``k`` keeps every answer identical to the one an unbatched call gives)
 Model calls run on one dedicated worker thread, so the event loop keeps accepting
 and parsing requests while the model works, and the model is never called from two
 threads at once. Each call runs under ``torch.inference_mode``.
+
+A request can fail only itself: when a group's call raises, each of its requests is
+retried alone, so the error reaches only the requests that cause it (the others get
+the answer a batched call would have given them).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +31,8 @@ import torch
 
 from sessionrec.data.vocab import ExternalId
 from sessionrec.models.base import Recommender
+
+log = logging.getLogger("sessionrec.serving")
 
 
 @dataclass(frozen=True)
@@ -109,31 +116,45 @@ class MicroBatcher:
                 self.metrics.batch_size.observe(len(jobs))
             try:
                 answers = await loop.run_in_executor(self._executor, self._score, jobs)
-            except Exception as exc:  # the model failed: every request of the batch learns it
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
+            except Exception as exc:  # the worker itself failed (shut down): every request learns it
+                answers = [exc] * len(jobs)
             for job, answer in zip(jobs, answers, strict=True):
-                if not job.future.done():
+                if job.future.done():
+                    continue
+                if isinstance(answer, Result):
                     job.future.set_result(answer)
+                else:
+                    job.future.set_exception(answer)
 
-    def _score(self, jobs: list[_Job]) -> list[Result]:
-        """Worker thread: one ``recommend`` call per (k, exclude_seen) group."""
+    def _score(self, jobs: list[_Job]) -> list[Result | Exception]:
+        """Worker thread: one ``recommend`` call per (k, exclude_seen) group, each job alone if it fails."""
         groups: dict[tuple[int, bool], list[int]] = defaultdict(list)
         for index, job in enumerate(jobs):
             groups[(job.k, job.exclude_seen)].append(index)
-        answers: list[Result | None] = [None] * len(jobs)
+        answers: list[Result | Exception] = [RuntimeError("not scored")] * len(jobs)
         with torch.inference_mode():
             for (k, exclude_seen), indices in groups.items():
-                recs = self.model.recommend(
-                    [jobs[i].session for i in indices], k=k, exclude_seen=exclude_seen
-                )
-                for row, i in enumerate(indices):
-                    answers[i] = Result(
-                        recs.items[row], recs.scores[row], recs.unknown_items[row], recs.fallback[row]
-                    )
-        return [answer for answer in answers if answer is not None]
+                try:
+                    answers_of_group = self._recommend([jobs[i].session for i in indices], k, exclude_seen)
+                except Exception:
+                    log.warning("a batch of %d failed; scoring its requests one by one", len(indices))
+                    answers_of_group = [self._alone(jobs[i].session, k, exclude_seen) for i in indices]
+                for i, answer in zip(indices, answers_of_group, strict=True):
+                    answers[i] = answer
+        return answers
+
+    def _recommend(self, sessions: list[Sequence[object]], k: int, exclude_seen: bool) -> list[Result]:
+        recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen)
+        return [
+            Result(recs.items[row], recs.scores[row], recs.unknown_items[row], recs.fallback[row])
+            for row in range(len(sessions))
+        ]
+
+    def _alone(self, session: Sequence[object], k: int, exclude_seen: bool) -> Result | Exception:
+        try:
+            return self._recommend([session], k, exclude_seen)[0]
+        except Exception as exc:  # only this request fails (a 500, logged by the error handler)
+            return exc
 
     async def close(self) -> None:
         if self._task is not None:

@@ -5,6 +5,10 @@ integer and string ids come back as they went in. Each click is one MULTI/EXEC
 pipeline: RPUSH the click, LTRIM to the last ``max_length``, PEXPIRE the idle TTL,
 LRANGE the result; the transaction keeps concurrent clicks on one session from
 interleaving between the trim and the read.
+
+The URL's credentials never leave this module: errors name the store by
+:func:`~sessionrec.serving.redaction.redact_url` and pass the client's own message
+through :func:`~sessionrec.serving.redaction.redact`.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 
 from sessionrec.data.vocab import ExternalId
 from sessionrec.errors import ConfigError
+from sessionrec.serving.redaction import install_log_filter, redact, redact_url
 from sessionrec.serving.stores import SessionStore, StoreError
 
 try:
@@ -30,13 +35,21 @@ class RedisStore(SessionStore):
             raise ConfigError(
                 "the Redis session store needs the 'redis' package: pip install 'sessionrec[serve]'"
             )
+        install_log_filter(url)
+        self._url = url
+        self.url = redact_url(url)  # what errors and logs show
         try:
             self._client = aioredis.Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=5.0)
         except ValueError as exc:
-            raise ConfigError(f"invalid Redis URL {url!r}: {exc}") from None
-        self.url = url
+            raise ConfigError(f"invalid Redis URL {self.url}: {self._redact(exc)}") from None
         self.prefix = prefix
         self._ttl_ms = max(round(ttl * 1000), 1)
+
+    def _redact(self, exc: BaseException) -> str:
+        return redact(str(exc), self._url)
+
+    def _failed(self, exc: BaseException) -> StoreError:
+        return StoreError(f"session store {self.url} failed: {self._redact(exc)}")
 
     def _key(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -51,7 +64,7 @@ class RedisStore(SessionStore):
                 pipe.lrange(key, 0, -1)
                 *_, values = await pipe.execute()
         except RedisError as exc:
-            raise StoreError(f"session store {self.url} failed: {exc}") from None
+            raise self._failed(exc) from None
         return _decode(values, key)
 
     async def get(self, session_id: str) -> list[ExternalId] | None:
@@ -59,14 +72,14 @@ class RedisStore(SessionStore):
         try:
             values = await self._client.lrange(key, 0, -1)
         except RedisError as exc:
-            raise StoreError(f"session store {self.url} failed: {exc}") from None
+            raise self._failed(exc) from None
         return _decode(values, key) if values else None
 
     async def delete(self, session_id: str) -> bool:
         try:
             return bool(await self._client.delete(self._key(session_id)))
         except RedisError as exc:
-            raise StoreError(f"session store {self.url} failed: {exc}") from None
+            raise self._failed(exc) from None
 
     async def ping(self) -> bool:
         try:

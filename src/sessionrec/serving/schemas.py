@@ -1,9 +1,12 @@
 """Request and response bodies of the HTTP API (pydantic; they also write the OpenAPI spec).
 
-Item ids are JSON integers or strings, as the model's vocabulary holds them (an
-integer vocabulary also accepts digit strings). Floats, booleans, nulls, objects and
-lists are refused with one message per offending id rather than pydantic's one
-message per union member. Limits that depend on the service settings (``max_k``, the
+Item ids are JSON integers or strings of 1-256 characters; floats, booleans, nulls,
+objects and lists are refused (422) with one message per offending id rather than
+pydantic's one message per union member. What an id means is the vocabulary's
+policy (:mod:`sessionrec.data.vocab`): an integer catalogue also takes canonical
+ASCII digit strings (``"12"``), and an id that does not parse as the catalogue's
+type (``"²"``, ``"--5"``, ``"٤٢٦٩"``) is an unknown item, reported in
+``unknown_items``, never an error. Limits that depend on the service settings (``max_k``, the
 session length) are checked in the handlers, which know them.
 """
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sessionrec.config import Config, check
+from sessionrec.serving.redaction import redact_url
 
 STORE_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ServeConfig(Config):
     """Every limit the service enforces, with defaults sized for a catalogue of ~10^5 items.
 
@@ -42,10 +43,14 @@ class ServeConfig(Config):
     torch_threads: int | None = None
     redis_prefix: str = "sessionrec:"
 
+    def __repr__(self) -> str:  # the store URL may hold a password: never print it
+        shown = {**self.to_dict(), "store": redact_url(self.store)}
+        return f"ServeConfig({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     def validate(self) -> None:
         check(
             self.store == "memory" or self.store.startswith(STORE_SCHEMES),
-            f"store must be 'memory' or a Redis URL (redis://HOST:PORT/DB), got {self.store!r}",
+            f"store must be 'memory' or a Redis URL (redis://HOST:PORT/DB), got {redact_url(self.store)!r}",
         )
         check(self.session_ttl > 0, f"session_ttl must be > 0 seconds, got {self.session_ttl}")
         check(self.max_session_length >= 1, f"max_session_length must be >= 1, got {self.max_session_length}")
