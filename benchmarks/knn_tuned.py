@@ -12,7 +12,7 @@ MRR@20 with conservative ties, the worst place among tied items, so a tie never
 helps a heuristic), for at most ``--trials`` trials or ``--minutes`` each; the
 study stays in ``--studies`` (SQLite) so a rerun resumes it. Then the best config is
 fitted on all training sessions and the full test set is scored exactly once, ranked
-in both tie modes (and the random-tie expectation derived from them), with the
+in every tie mode (conservative, optimistic, expected under random tie-breaking), with the
 scoring time measured. Best configs go to ``benchmarks/results/knn_tuned/MODEL.json``
 (``sessionrec fit MODEL DATA --config FILE`` reproduces them), the report to
 ``benchmarks/results/knn_tuned_<dataset>.json``.
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(seeded subset), models fitted on the other {len(train)}",
         },
         "test_ties": "conservative = worst place among tied items (main figure); optimistic = best place; "
-        "random_expected = expectation under uniform random tie-breaking",
+        "expected = expectation under uniform random tie-breaking",
         "batch_size": args.batch_size,
         "results": [rows[m] for m in MODELS if m in rows] + [r for m, r in rows.items() if m not in MODELS],
     }

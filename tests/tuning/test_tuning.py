@@ -158,3 +158,14 @@ def test_train_accepts_a_config_file_for_neural_models(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"srgnn\.json.*nope"):
         path.write_text(json.dumps({"nope": 1}))
         create_from_overrides("srgnn", [], config_file=path)
+
+
+def test_an_unknown_metric_or_no_budget_is_refused_before_any_trial(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    with pytest.raises(ConfigError, match="unknown metric 'AUC'"):
+        tune("sknn", data, tmp_path / "s.sqlite", TuneOptions(metric="AUC"))
+    with pytest.raises(ConfigError, match="budget"):
+        tune("sknn", data, tmp_path / "s.sqlite", TuneOptions(trials=None, minutes=None))
+    with pytest.raises(ConfigError, match="both fix and tune k"):
+        tune("sknn", data, tmp_path / "s.sqlite", TuneOptions(fixed={"k": 5}))
+    assert not (tmp_path / "s.sqlite").exists()

@@ -21,7 +21,7 @@ import numpy as np
 from sessionrec.data.dataset import Dataset
 from sessionrec.data.sessions import Split
 from sessionrec.errors import ConfigError
-from sessionrec.evaluation import TieMode
+from sessionrec.evaluation import CUTOFFS, TieMode
 from sessionrec.io import atomic_write_bytes
 from sessionrec.models import registry
 
@@ -98,6 +98,9 @@ def tune(
     if overlap:
         raise ConfigError(f"cannot both fix and tune {', '.join(overlap)}")
     space.validate_for(cls.config_class, fixed)
+    known = [f"{name}@{k}" for k in CUTOFFS for name in ("HR", "MRR", "NDCG")]
+    if options.metric not in known:
+        raise ConfigError(f"unknown metric {options.metric!r}; choose one of {', '.join(known)}")
     if options.trials is None and options.minutes is None:
         raise ConfigError("give a budget: a number of trials, minutes, or both")
     train, valid = tuning_splits(dataset, options)
@@ -112,8 +115,6 @@ def tune(
         trial.set_user_attr("metrics", metrics)
         trial.set_user_attr("fit_seconds", round(fitted - started, 3))
         trial.set_user_attr("evaluate_seconds", round(time.perf_counter() - fitted, 3))
-        if options.metric not in metrics:
-            raise ConfigError(f"unknown metric {options.metric!r}; choose one of {', '.join(metrics)}")
         return float(metrics[options.metric])
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
