@@ -63,9 +63,11 @@ def test_recency_relative_to_the_prefix_time_gives_the_same_ranking() -> None:
     base = scores([1, 3], **config)
     shifted = scores([1, 3], times=[10.0, 11.0, 12.0, 13.0], **config)
     np.testing.assert_allclose(base, shifted, rtol=1e-6)
-    # a strong recency decay changes which two neighbours are kept: s1 (time 1) beats s0 (time 0)
-    older_first = scores([1, 3], times=[3.0, 2.0, 1.0, 0.0], lambda_recency=0.1, k=2)
-    assert older_first[3] == 0.0  # s1 [2, 3, 4] (now the oldest) is no longer a neighbour
+    # reversed times and a sharp decay: s0 [1, 2] is now the latest and outweighs s2 [1, 3]
+    # (the oldest candidate, dropped from the k = 2) and s1 (decayed by exp(-10))
+    newest_first = scores([1, 3], times=[3.0, 2.0, 1.0, 0.0], lambda_recency=0.1, k=2)
+    assert newest_first.argmax() == 0 and newest_first[2] < 1e-4
+    assert base.argmax() == 2  # without it s2 and s1 vote item 3 first
 
 
 @pytest.mark.parametrize("key", ["lambda_position", "lambda_near"])
