@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import tomllib
 import types
 import typing
+from pathlib import Path
 from typing import Any, Self
 
 from sessionrec.errors import ConfigError
@@ -135,3 +137,33 @@ def _coerce_to(hint: Any, value: Any) -> Any:
             raise TypeError(f"expected a string, got {value!r}")
         return value
     return value
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """Config values from a JSON or TOML file, and the model it names (if any).
+
+    The file is either a flat table of config keys, or a table with ``config`` (those
+    keys) and optionally ``model`` (as ``sessionrec tune`` writes it). TOML is read
+    when the name ends in ``.toml``, JSON otherwise.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data: Any = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid {path.suffix.lstrip('.').upper() or 'JSON'} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a table of config keys, got {type(data).__name__}")
+    model = data.get("model") if "config" in data else None
+    values = data.get("config", data)
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'config' must be a table of config keys")
+    if model is not None and not isinstance(model, str):
+        raise ConfigError(f"{path}: 'model' must be a model name")
+    return dict(values), model

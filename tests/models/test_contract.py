@@ -19,7 +19,7 @@ from sessionrec.models import registry
 from tests.contract import ContractTests
 
 # modules of the models package that hold shared machinery, not models
-INFRASTRUCTURE = {"base", "neural", "prepared", "registry", "_sparse"}
+INFRASTRUCTURE = {"base", "neural", "prepared", "registry", "_sparse", "_neighbours"}
 TEST_MODULES = sorted(p.stem for p in Path(__file__).parent.glob("*.py") if p.stem != Path(__file__).stem)
 
 

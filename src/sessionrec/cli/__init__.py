@@ -10,6 +10,7 @@ from sessionrec.cli import (
     model_commands,
     serve_commands,
     train_commands,
+    tune_commands,
 )
 
 app = typer.Typer(
@@ -18,7 +19,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-for module in (data_commands, model_commands, train_commands, serve_commands, experiment_commands):
+for module in (
+    data_commands,
+    model_commands,
+    train_commands,
+    serve_commands,
+    experiment_commands,
+    tune_commands,
+):
     module.register(app)
 
 

@@ -63,12 +63,20 @@ def fit_command(
     data: Annotated[Path, typer.Argument(help="Dataset directory or folder of SR-GNN pickles.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory to create.")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Config file (JSON/TOML, e.g. from sessionrec tune); --set applies on top."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing run directory.")] = False,
     ties: TiesOption = DEFAULT,
     batch_size: BatchOption = 500,
 ) -> None:
     """Fit MODEL on DATA's training split, evaluate it on the test split, save the run."""
-    recommender = registry.create_from_overrides(model, set_ or [])  # fails before loading data
+    recommender = registry.create_from_overrides(
+        model, set_ or [], config_file=config
+    )  # fails before loading data
     dataset = load_data(data)
     if isinstance(recommender, NeuralRecommender):
         # neural models go through the trainer's protocol (validation selection, checkpoints)

@@ -45,6 +45,12 @@ def train_command(
     data: Annotated[Path, typer.Argument(help="Dataset directory or folder of SR-GNN pickles.")],
     out: Annotated[Path, typer.Option("--out", help="Run directory (created, or resumed).")],
     set_: Annotated[list[str] | None, typer.Option("--set", help="Config override key=value.")] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", help="Config file (JSON/TOML, e.g. from sessionrec tune); --set applies on top."
+        ),
+    ] = None,
     select_on: Annotated[
         SelectOn,
         typer.Option(
@@ -93,7 +99,7 @@ def train_command(
     from sessionrec.cli.run_helpers import Ties, load_data, print_metrics
     from sessionrec.workflow import train_and_evaluate
 
-    recommender = registry.create_from_overrides(model, set_ or [])
+    recommender = registry.create_from_overrides(model, set_ or [], config_file=config)
     if not isinstance(recommender, NeuralRecommender):
         raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
     dataset = load_data(data)

@@ -15,5 +15,8 @@ from sessionrec.models import (
     srgnn,  # noqa: F401
     sriem,  # noqa: F401
     stamp,  # noqa: F401
+    stan,  # noqa: F401
     tagnn,  # noqa: F401
+    vsknn,  # noqa: F401
+    vstan,  # noqa: F401
 )

@@ -45,6 +45,7 @@ from sessionrec.models.prepared import (
     save_prepared,
     split_fingerprint,
 )
+from sessionrec.tuning.space import SearchSpace
 
 MODEL_FILE = "model.json"
 
@@ -69,6 +70,8 @@ class Recommender(ABC):
     config_class: ClassVar[type[Config]]
     # config keys that shape what ``prepare`` builds; a tuple caches it on disk (costly ones)
     prepare_keys: ClassVar[tuple[str, ...] | None] = None
+    # the config keys ``sessionrec tune`` may vary, over typed ranges (None: not tunable)
+    search_space: ClassVar[SearchSpace | None] = None
 
     def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         if config is None:

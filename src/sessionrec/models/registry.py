@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sessionrec.errors import UnknownModelError
+from sessionrec.config import read_config_file
+from sessionrec.errors import ConfigError, UnknownModelError
 from sessionrec.models.base import Recommender, read_model_meta
 
 _MODELS: dict[str, type[Recommender]] = {}
@@ -78,10 +79,26 @@ def create(name: str, **overrides: Any) -> Recommender:
     return model
 
 
-def create_from_overrides(name: str, overrides: list[str]) -> Recommender:
-    """A model from ``key=value`` strings (the CLI's ``--set``), validated against its config."""
+def create_from_overrides(
+    name: str, overrides: list[str], config_file: str | Path | None = None
+) -> Recommender:
+    """A model from ``key=value`` strings (the CLI's ``--set``), validated against its config.
+
+    ``config_file`` (JSON or TOML, e.g. written by ``sessionrec tune``) gives values on
+    top of the preset's; ``overrides`` still apply on top of the file.
+    """
     cls, preset_overrides = resolve(name)
-    model = cls(cls.config_class.from_overrides(overrides, base=preset_overrides))
+    base = dict(preset_overrides)
+    if config_file is not None:
+        values, file_model = read_config_file(config_file)
+        if file_model is not None and file_model != name:
+            raise ConfigError(f"{config_file}: a config for model {file_model!r}, not {name!r}")
+        try:
+            cls.config_class.from_dict({**base, **values})
+        except ConfigError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
+        base.update(values)
+    model = cls(cls.config_class.from_overrides(overrides, base=base))
     model.preset = name if name in _PRESETS else None
     return model
 

@@ -11,10 +11,11 @@ session-rec ``algorithms/knn/sknn.py`` (implementation notes 5.7):
 3. neighbours = the ``k`` most similar candidates (similarity > 0);
 4. score(i) = sum of the similarities of the neighbours that hold i.
 
-Neighbours come from the training sessions only, so no test session can leak
-into another's prediction. A whole batch is scored with three sparse products:
-prefix x session overlap, the per-row selection of recent candidates and top-k
-neighbours (vectorised, no per-row loop), and neighbour weights x incidence.
+:class:`NeighbourRecommender` is the base of the whole family (SKNN, V-SKNN,
+STAN, V-STAN): it indexes the training sessions once (``_neighbours.NeighbourIndex``)
+and scores a batch with the vectorised steps of ``_neighbours.score_prefixes``; each
+model only maps its config to a ``Recipe``. Neighbours come from the training
+sessions only, so no test session can leak into another's prediction.
 
 Departures from the reference code:
 
@@ -30,8 +31,9 @@ Departures from the reference code:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,81 +43,98 @@ from sessionrec.config import Config, check
 from sessionrec.data.batching import Batch
 from sessionrec.data.sessions import Split
 from sessionrec.errors import CheckpointError
-from sessionrec.models._sparse import keep_top_k_per_row, prefix_matrix, row_ids, session_item_matrix
+from sessionrec.models._neighbours import NeighbourIndex, Prefixes, Recipe, neighbours, score_prefixes
 from sessionrec.models.base import Recommender
 from sessionrec.models.registry import register
+from sessionrec.tuning.space import Choice, IntRange, SearchSpace
 
 
 @dataclass(frozen=True)
-class SKNNConfig(Config):
+class NeighbourConfig(Config):
+    """The keys every session-kNN model has."""
+
     k: int = 100  # neighbour sessions summed
     sample_size: int = 1000  # m most recent candidate sessions considered (0 = all)
-    similarity: Literal["cosine", "jaccard"] = "cosine"
 
     def validate(self) -> None:
-        check(self.k >= 1, f"SKNNConfig.k must be >= 1, got {self.k}")
-        check(self.sample_size >= 0, f"SKNNConfig.sample_size must be >= 0, got {self.sample_size}")
+        name = type(self).__name__
+        check(self.k >= 1, f"{name}.k must be >= 1, got {self.k}")
+        check(self.sample_size >= 0, f"{name}.sample_size must be >= 0, got {self.sample_size}")
 
 
-@register("sknn")
-class SKNN(Recommender):
-    """Session-based k nearest neighbours over the training sessions."""
+# the neighbourhood sizes every model of the family searches (the ranges of session-rec's grids,
+# capped so that a full test-set scoring stays within a minute on Diginetica)
+NEIGHBOUR_SPACE = {"k": IntRange(20, 500, log=True), "sample_size": IntRange(200, 5000, log=True)}
 
-    config_class = SKNNConfig
-    config: SKNNConfig
-    # [S, N] binary, rows = training sessions from oldest to most recent
-    sessions_: sp.csr_matrix | None = None
-    items_to_sessions_: sp.csr_matrix | None = None  # [N, S], the transpose, for the overlap product
-    _session_sizes: np.ndarray  # [S] distinct items per training session
+
+class NeighbourRecommender(Recommender):
+    """Base of the session-kNN family: one index of the training sessions, one scoring path."""
+
+    config: NeighbourConfig
+    index_: NeighbourIndex | None = None
+
+    @abstractmethod
+    def recipe(self) -> Recipe:
+        """The family's steps (``_neighbours``) as this model's config sets them."""
 
     def _fit(self, train: Split, valid: Split | None) -> None:
-        sessions = train.sessions
-        by_time = np.argsort(sessions.times, kind="stable")  # ties keep the file order
-        self._index(session_item_matrix(sessions.subset(by_time), train.n_items, binary=True))
+        self.index_ = NeighbourIndex.build(train.sessions, train.n_items)
 
-    def _index(self, incidence: sp.csr_matrix) -> None:
-        # float32 throughout scoring: the dense [B, N] result is built once, in its final dtype
-        self.sessions_ = incidence.astype(np.float32)
-        self.items_to_sessions_ = self.sessions_.T.tocsr()
-        self._session_sizes = np.diff(incidence.indptr).astype(np.float64)
+    def _prefixes(self, batch: Batch) -> Prefixes:
+        return Prefixes.from_padded(batch.items.cpu().numpy(), batch.lengths.cpu().numpy(), self.n_items)
 
-    def neighbours(self, items: np.ndarray) -> sp.csr_matrix:
+    def neighbours(self, batch: Batch) -> sp.csr_matrix:
         """[B, S] similarities of each prefix's k neighbour sessions (0 elsewhere)."""
-        assert self.sessions_ is not None and self.items_to_sessions_ is not None, "fit() or load() first"
-        cfg = self.config
-        prefix = prefix_matrix(items, self.sessions_.shape[1])
-        overlap = (prefix @ self.items_to_sessions_).tocsr()  # |a & b| for every candidate
-        overlap.sort_indices()  # columns ascend = sessions from oldest to most recent
-        rows = row_ids(overlap)
-        cols = overlap.indices.astype(np.int64)
-        common = overlap.data
-        if cfg.sample_size:
-            from_end = overlap.indptr[rows + 1] - 1 - np.arange(len(rows))
-            recent = from_end < cfg.sample_size
-            rows, cols, common = rows[recent], cols[recent], common[recent]
-        a = np.diff(prefix.indptr).astype(np.float64)[rows]
-        b = self._session_sizes[cols]
-        sims = common / np.sqrt(a * b) if cfg.similarity == "cosine" else common / (a + b - common)
-        candidates = sp.csr_matrix((sims.astype(np.float32), (rows, cols)), shape=overlap.shape)
-        recency = np.arange(overlap.shape[1], dtype=np.float64)
-        return keep_top_k_per_row(candidates, cfg.k, tiebreak=recency)
+        assert self.index_ is not None, "fit() or load() first"
+        return neighbours(self.index_, self.recipe(), self._prefixes(batch))
 
     def score(self, batch: Batch) -> torch.Tensor:
-        weights = self.neighbours(batch.items.cpu().numpy())
-        assert self.sessions_ is not None
-        return torch.from_numpy((weights @ self.sessions_).toarray())
+        assert self.index_ is not None, "fit() or load() first"
+        return torch.from_numpy(score_prefixes(self.index_, self.recipe(), self._prefixes(batch)))
 
     def _state(self) -> dict[str, np.ndarray]:
-        assert self.sessions_ is not None
-        return {"indptr": self.sessions_.indptr, "indices": self.sessions_.indices}
+        assert self.index_ is not None
+        index = self.index_
+        return {
+            "indptr": index.sessions.indptr,
+            "indices": index.sessions.indices,
+            "positions": index.positions,
+            "times": index.times,
+        }
 
     def _set_state(self, state: dict[str, np.ndarray]) -> None:
         try:
             indptr, indices = state["indptr"], state["indices"]
+            positions, times = state["positions"], state["times"]
             matrix = sp.csr_matrix(
-                (np.ones(len(indices)), indices, indptr), shape=(len(indptr) - 1, self.n_items)
+                (np.ones(len(indices), dtype=np.float32), indices, indptr),
+                shape=(len(indptr) - 1, self.n_items),
             )
             matrix.check_format(full_check=True)
+            if positions.shape != indices.shape or times.shape != (matrix.shape[0],):
+                raise ValueError("positions or times do not match the sessions")
         except (KeyError, ValueError) as exc:
-            raise CheckpointError(f"SKNN state is incomplete or inconsistent ({exc})") from None
-        self._index(matrix)
+            raise CheckpointError(
+                f"{type(self).__name__} state is incomplete or inconsistent ({exc})"
+            ) from None
+        self.index_ = NeighbourIndex(matrix, positions.astype(np.int32), times.astype(np.float64))
+
+
+@dataclass(frozen=True)
+class SKNNConfig(NeighbourConfig):
+    similarity: Literal["cosine", "jaccard"] = "cosine"
+
+
+@register("sknn")
+class SKNN(NeighbourRecommender):
+    """Session-based k nearest neighbours over the training sessions."""
+
+    config_class = SKNNConfig
+    config: SKNNConfig
+    search_space: ClassVar[SearchSpace] = SearchSpace(
+        {**NEIGHBOUR_SPACE, "similarity": Choice(("cosine", "jaccard"))}
+    )
+
+    def recipe(self) -> Recipe:
+        cfg = self.config
+        return Recipe(k=cfg.k, sample_size=cfg.sample_size, similarity=cfg.similarity)
