@@ -29,7 +29,9 @@ FAST = {
     "skipgram_batch": 512,
 }
 CONTRACT = {
-    "lgsr": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0},
+    # the attention runs on the packed real positions, so the GEMM shapes follow the batch's
+    # total length: a session's float32 scores move by up to about 1e-6 between batches
+    "lgsr": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0, "score_atol": 1e-5},
     # x0.1 every tenth of an epoch: training freezes within the first epoch, as the paper's code
     "lgsr-official-lr": {"overrides": FAST, "pattern_metric": None},
 }

@@ -180,7 +180,9 @@ class FOCOLModule(CachedItemColumns):
         if self.fogcn is not None and self.graph is not None:
             table = torch.cat([weight[:1], self.fogcn(weight[1:], self.graph)])
         if not self.training and not torch.is_grad_enabled():
-            self._table = table
+            # detached: without FOGCN the table is the embedding Parameter itself, and a
+            # Parameter set as an attribute would register as one (and enter the state dict)
+            self._table = table.detach()
         return table
 
     # -- forward -------------------------------------------------------------------------
