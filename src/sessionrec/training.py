@@ -10,6 +10,9 @@ The learning rate of epoch e is ``lr * gamma ** ((e + o) // step)`` with o = 1 f
 "start" (PyTorch's ``StepLR.step()`` called before each epoch: 1e-3 for epochs 0-1,
 1e-4 for 2-4, ...) and o = 0 for "end" (decays after epochs 3, 6, ...). Computing it
 from the epoch number, rather than carrying scheduler state, makes resume exact.
+A module may split its parameters into groups with their own step (a method
+``parameter_groups()`` returning :class:`ParameterGroup` s; I3GN decays its inter-session
+module every 5 epochs and the rest every 3): each group's rate uses its own step.
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
@@ -151,9 +154,33 @@ class TrainingState:
     partial: PartialEpoch | None = None
 
 
-def learning_rate(config: TrainingConfig, epoch: int) -> float:
+def learning_rate(config: TrainingConfig, epoch: int, step: int | None = None) -> float:
+    """The rate of ``epoch``, decayed every ``step`` epochs (default ``config.lr_step``)."""
     offset = 1 if config.lr_step_at == "start" else 0
-    return config.lr * config.lr_gamma ** ((epoch + offset) // config.lr_step)
+    return config.lr * config.lr_gamma ** ((epoch + offset) // (step or config.lr_step))
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters whose learning rate decays every ``lr_step`` epochs (None: the config's)."""
+
+    params: list[nn.Parameter]
+    lr_step: int | None = None
+
+
+def optimizer_groups(module: nn.Module) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: one, unless the module declares ``parameter_groups()``.
+
+    Declared groups must cover every parameter exactly once.
+    """
+    declared = getattr(module, "parameter_groups", None)
+    if not callable(declared):
+        return [{"params": list(module.parameters()), "lr_step": None}]
+    groups: list[ParameterGroup] = declared()
+    ids = [id(p) for group in groups for p in group.params]
+    if len(ids) != len(set(ids)) or set(ids) != {id(p) for p in module.parameters()}:
+        raise ValueError(f"{type(module).__name__}.parameter_groups() must hold every parameter once")
+    return [{"params": group.params, "lr_step": group.lr_step} for group in groups]
 
 
 def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
@@ -191,7 +218,7 @@ class Trainer:
                 f"the model was prepared for {self.model.n_items} items, the data has {train.n_items}"
             )
         module = self.model.init_module(train.n_items)
-        optimizer = make_optimizer(module.parameters(), config.lr, config.weight_decay, device)
+        optimizer = make_optimizer(optimizer_groups(module), config.lr, config.weight_decay, device)
         state = TrainingState()
         if opts.resume and opts.run is not None and opts.run.checkpoint_path.is_file():
             state = self._restore(opts.run, module, optimizer)
@@ -200,7 +227,7 @@ class Trainer:
         while state.epoch < config.epochs and state.bad_epochs < config.patience:
             epoch = state.epoch
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, epoch)
+                group["lr"] = learning_rate(config, epoch, group.get("lr_step"))
             record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state)
             if valid is not None:
                 record.update(self._validate(valid, device))

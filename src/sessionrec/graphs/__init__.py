@@ -5,5 +5,6 @@ CSR matrices indexed by internal item ids 0..N (0 = padding, always empty):
 
 - ``transitions``: the directed item transition graph with counts, row normalisation;
 - ``cooccurrence``: co-occurrence counted by signed distance within sessions;
-- ``incidence``: the sessions-by-items incidence matrix.
+- ``incidence``: the sessions-by-items incidence matrix;
+- ``neighbours``: neighbour sessions of prefixes (SKNN retrieval, I3GN).
 """

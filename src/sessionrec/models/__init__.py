@@ -1,6 +1,7 @@
 """Built-in models; importing this package registers them."""
 
 from sessionrec.models import (
+    i3gn,  # noqa: F401
     itemknn,  # noqa: F401
     pop,  # noqa: F401
     sknn,  # noqa: F401
