@@ -32,6 +32,7 @@ from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.prepared import PREPARED_FILE, decode_prepared
 from sessionrec.models.registry import create_from_overrides
 from sessionrec.runs import Run
+from sessionrec.runtime.contention import warn_if_oversubscribed
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 from sessionrec.workflow import REFIT_DIR, train_and_evaluate
@@ -105,6 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     torch.set_num_threads(args.threads)
+    warn_if_oversubscribed(args.threads)
     data = open_dataset(args.data)
     model = create_from_overrides(args.model, args.set)
     assert isinstance(model, NeuralRecommender)

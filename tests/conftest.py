@@ -12,6 +12,8 @@ assignment of them, so a model that confuses the two spaces fails the tests.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # The suite runs one pytest worker per core: more torch threads than that only make
 # the workers' threads spin against each other (tiny models train 10-100x slower).
 torch.set_num_threads(1)
+# prepared structures that models cache on disk go to a throw-away folder, not ~/.cache
+os.environ["SESSIONREC_CACHE_DIR"] = tempfile.mkdtemp(prefix="sessionrec-test-cache-")
 
 
 def external_id(k: int) -> str:

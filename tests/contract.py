@@ -1,16 +1,15 @@
 """The contract every model obeys (DESIGN.md), tested once for all of them.
 
-A model's test class inherits :class:`ContractTests` and names the model::
+``tests/models/test_contract.py`` runs these tests for every registered model and preset.
+Each model's test module declares its small configuration in a module-level dict::
 
-    class TestPop(ContractTests):
-        model_name = "pop"
-        overrides = {}            # a small, fast config
-        synthetic = {}            # synthetic_dataset() arguments (size of the data)
-        pattern_metric = None     # POP cannot learn a next-item rule
+    CONTRACT = {"pop": {"overrides": {}, "synthetic": {}, "pattern_metric": None}}
 
-The model is fitted once per class on the synthetic data of ``tests/conftest.py``
-(item k is usually followed by item k + 1), so neural models can reuse these
-tests with a tiny config and a small dataset.
+(``overrides``: a small, fast config; ``synthetic``: ``synthetic_dataset()`` arguments;
+``pattern_metric``: None when the model cannot learn the next-item rule; also
+``pattern_threshold`` and ``ties``). A preset uses its base model's entry unless it has
+its own. The model is fitted once per class on the synthetic data of ``tests/conftest.py``
+(item k is usually followed by item k + 1).
 """
 
 from __future__ import annotations
@@ -28,7 +27,10 @@ from sessionrec.data.dataset import Dataset
 from sessionrec.errors import ConfigError
 from sessionrec.evaluation import TieMode
 from sessionrec.models.base import Recommender
+from sessionrec.models.neural import NeuralRecommender
+from sessionrec.models.prepared import PREPARED_FILE, decode_prepared, same_prepared
 from sessionrec.models.registry import create, load_model, resolve
+from sessionrec.workflow import train_and_evaluate
 from tests.conftest import synthetic_dataset
 
 UNKNOWN = "no-such-item"
@@ -155,6 +157,30 @@ class ContractTests:
         batch = make_batch(data.test, np.arange(len(data.test)), model.batch_spec)
         assert torch.equal(loaded.score(batch), model.score(batch))
         assert loaded.recommend(sessions, k=7) == model.recommend(sessions, k=7)
+
+    def test_prepared_structures_round_trip(self, model: Recommender, tmp_path: Any) -> None:
+        model.save(tmp_path / "model")
+        loaded = load_model(tmp_path / "model")
+        assert same_prepared(loaded.prepared_, model.prepared_)
+        assert loaded.train_fingerprint_ == model.train_fingerprint_ is not None
+
+    def test_selection_and_refit_prepare_like_a_plain_fit(self, data: Dataset, tmp_path: Any) -> None:
+        """What the workflow's selection and refit prepared equals ``prepare_fit`` on the same sessions."""
+        fresh = self.make()
+        if not isinstance(fresh, NeuralRecommender):
+            pytest.skip(f"{self.model_name} is fitted, not trained through the workflow")
+        fresh = self.make(epochs=1, patience=1)
+        assert isinstance(fresh, NeuralRecommender)
+        result = train_and_evaluate(fresh, data, tmp_path / "run", refit=True)
+        selection_part, _ = data.validation_split(0.1, "last", fresh.config.seed)
+        selected, _ = decode_prepared(result.run.directory / PREPARED_FILE, data.n_items)
+        reference = self.make()
+        reference.prepare_fit(selection_part)
+        assert same_prepared(selected, reference.prepared_)
+        refit = load_model(result.run.model_dir)
+        reference.prepare_fit(data.train)
+        assert same_prepared(refit.prepared_, reference.prepared_)
+        assert refit.train_fingerprint_ == reference.train_fingerprint_
 
     def test_same_seed_same_result(self, model: Recommender, data: Dataset) -> None:
         again = self.make().fit(data.train)

@@ -32,3 +32,14 @@ def test_overrides_are_coerced_and_checked() -> None:
         SRGNNConfig.from_overrides(["lr"])
     with pytest.raises(ConfigError, match="select_metric"):
         SRGNNConfig(select_metric="AUC")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity", "NaN"])
+@pytest.mark.parametrize("key", ["lr", "weight_decay", "min_delta"])
+def test_non_finite_floats_are_rejected_with_the_key(key: str, value: str) -> None:
+    from sessionrec.models.registry import create_from_overrides
+
+    with pytest.raises(ConfigError, match=rf"\.{key}: expected a (finite )?number"):
+        create_from_overrides("srgnn", [f"{key}={value}"])  # JSON reads Infinity and NaN as floats
+    with pytest.raises(ConfigError, match=rf"\.{key}: expected a finite number"):
+        create_from_overrides("srgnn", []).config.replace(**{key: float(value)})

@@ -24,3 +24,13 @@ def test_freed_large_buffers_are_reused_without_page_faults() -> None:
     faults_for_one_buffer()  # the first one grows the heap
     # a fresh 8 MB mapping would fault in about 2,000 pages; a reused heap block almost none
     assert min(faults_for_one_buffer() for _ in range(5)) < 100
+
+
+def test_oversubscription_is_told_from_load_threads_and_cores() -> None:
+    from sessionrec.runtime.contention import contention_message
+
+    assert contention_message(2, 0.1, 2) is None  # an idle machine
+    assert contention_message(1, 1.4, 2) is None  # within the margin
+    message = contention_message(2, 2.0, 2)  # another 2-thread run on 2 cores
+    assert message is not None and "load average 2.0 on 2 cores" in message and "--threads 1" in message
+    assert contention_message(2, None, 2) is None  # no load average on this platform

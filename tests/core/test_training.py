@@ -175,6 +175,10 @@ def test_resume_after_sigkill_reaches_the_uninterrupted_result(
     batch_scores = [m.evaluate(uninterrupted.valid).ranks for m in (uninterrupted.model, resumed)]
     assert (batch_scores[0] == batch_scores[1]).all()
     assert [json.loads(line)["epoch"] for line in run.metrics_path.read_text().splitlines()] == [0, 1, 2, 3]
+    # bit for bit, with subnormals flushed in both processes (import sessionrec sets it)
+    weights = [m.module_.state_dict() for m in (uninterrupted.model, resumed)]  # type: ignore[union-attr]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 _CHILD_MID_EPOCH = textwrap.dedent(

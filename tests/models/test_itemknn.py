@@ -11,14 +11,9 @@ from sessionrec.data.batching import batch_from_lists
 from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
 from tests.conftest import synthetic_dataset, tiny_split
-from tests.contract import ContractTests
 
-
-class TestItemKNN(ContractTests):
-    model_name = "itemknn"
-    # co-occurrence is symmetric: the successor competes with the predecessor, so HR@5
-    pattern_metric = "HR@5"
-    pattern_threshold = 80.0
+# co-occurrence is symmetric: the successor competes with the predecessor, so HR@5
+CONTRACT = {"itemknn": {"pattern_metric": "HR@5", "pattern_threshold": 80.0}}
 
 
 # supp (clicks): item 1: 4, item 2: 3, item 3: 2, item 4: 1

@@ -7,12 +7,8 @@ import numpy as np
 from sessionrec.data.batching import batch_from_lists
 from sessionrec.models.registry import create
 from tests.conftest import tiny_split
-from tests.contract import ContractTests
 
-
-class TestPop(ContractTests):
-    model_name = "pop"
-    pattern_metric = None  # POP ignores the session: no next-item rule to learn
+CONTRACT = {"pop": {"pattern_metric": None}}  # POP ignores the session: no next-item rule to learn
 
 
 def test_scores_are_training_click_counts_whatever_the_session() -> None:

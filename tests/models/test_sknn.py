@@ -13,14 +13,9 @@ from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
 from sessionrec.models.sknn import SKNN
 from tests.conftest import tiny_split
-from tests.contract import ContractTests
 
-
-class TestSKNN(ContractTests):
-    model_name = "sknn"
-    # the prefix's own items collect the most votes, so the successor lands a few places down
-    pattern_metric = "HR@10"
-    pattern_threshold = 75.0
+# the prefix's own items collect the most votes, so the successor lands a few places down
+CONTRACT = {"sknn": {"pattern_metric": "HR@10", "pattern_threshold": 75.0}}
 
 
 # s0 [1, 2], s1 [2, 3, 4], s2 [1, 3], s3 [4, 5]; the prefix {1, 3} overlaps s0 (1 item), s1 (1), s2 (2)

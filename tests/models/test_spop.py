@@ -10,12 +10,8 @@ from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
 from sessionrec.models.spop import popularity_tiebreak
 from tests.conftest import tiny_split
-from tests.contract import ContractTests
 
-
-class TestSPop(ContractTests):
-    model_name = "spop"
-    pattern_metric = None  # S-POP only repeats the session's items: the successor is new
+CONTRACT = {"spop": {"pattern_metric": None}}  # S-POP only repeats the session's items: the successor is new
 
 
 # clicks: item 1 twice, item 2 four times, item 3 once, item 4 never

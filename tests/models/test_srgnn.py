@@ -8,16 +8,11 @@ from sessionrec.data.batching import BatchSpec, batch_from_lists
 from sessionrec.models.registry import create
 from sessionrec.nn.ggnn import GGNNCell
 from sessionrec.nn.readout import SoftAttentionReadout
-from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 32, "batch_size": 32, "epochs": 6, "lr": 0.01, "lr_step": 100}
 
 
-class TestSRGNN(ContractTests):
-    model_name = "srgnn"
-    overrides = FAST
-    pattern_metric = "HR@5"
-    pattern_threshold = 80.0
+CONTRACT = {"srgnn": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
 
 
 def test_ggnn_step_equals_the_gru_equations() -> None:

@@ -12,16 +12,11 @@ from sessionrec.errors import ConfigError
 from sessionrec.models.registry import create
 from sessionrec.models.sriem import SRIEMModule
 from sessionrec.nn.importance import ImportanceExtraction, SelfAttentionPooling, StampAttention
-from tests.contract import ContractTests
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.02, "lr_step": 100}
 
 
-class TestSRIEM(ContractTests):
-    model_name = "sriem"
-    overrides = FAST
-    pattern_metric = "HR@5"
-    pattern_threshold = 80.0
+CONTRACT = {"sriem": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
 
 
 def identity_iem(**flags: object) -> ImportanceExtraction:

@@ -13,33 +13,48 @@ from torch.nn import functional as F
 from sessionrec.data.batching import Batch, BatchSpec, batch_from_lists
 from sessionrec.data.pickles import import_pickles
 from sessionrec.errors import ConfigError
-from sessionrec.models.registry import create, load_model
+from sessionrec.models.prepared import PREPARED_FILE, decode_prepared
+from sessionrec.models.registry import create, load_model, load_run_model
 from sessionrec.models.tagnn import TAGNNModule
 from sessionrec.nn import target_attention
 from sessionrec.nn.readout import phantom_softmax
 from sessionrec.nn.target_attention import target_attention_scores
 from sessionrec.runtime.workspace import Workspace
-from tests.contract import ContractTests
+from sessionrec.workflow import train_and_evaluate
+from tests.conftest import synthetic_dataset
 
 FAST = {"embedding_dim": 16, "batch_size": 32, "epochs": 3, "lr": 0.02, "lr_step": 100}
+FAST_SEED = 2020  # NeuralConfig's default seed: the validation split the workflow draws
 SPEC = BatchSpec(graph=True)
 # lengths 1..7 with repeated items (3 twice, 5 three times): counts and phantoms both matter
 SESSIONS = [[3], [3, 4, 3], [1, 2, 5, 6, 7, 8, 9], [5, 5, 2, 5], [9, 8], [4, 6, 4, 6, 1]]
 
 
-class TestTAGNN(ContractTests):
-    model_name = "tagnn"
-    overrides = FAST
-    pattern_metric = "HR@5"
-    pattern_threshold = 80.0
+CONTRACT = {"tagnn": {"overrides": FAST, "pattern_metric": "HR@5", "pattern_threshold": 80.0}}
 
-    def test_auto_pad_length_is_the_longest_training_prefix_and_is_saved(
-        self, model: object, data: object, tmp_path: object
-    ) -> None:
-        longest = int(data.train.prefix_lengths.max())  # type: ignore[attr-defined]
-        assert int(model.module_.pad_length) == longest  # type: ignore[attr-defined]
-        model.save(tmp_path / "m")  # type: ignore[attr-defined, operator]
-        assert int(load_model(tmp_path / "m").module_.pad_length) == longest  # type: ignore[attr-defined, operator]
+
+def test_auto_pad_length_is_the_longest_training_prefix_and_is_saved(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    model = create("tagnn", **{**FAST, "epochs": 1}).fit(data.train)
+    longest = int(data.train.prefix_lengths.max())
+    assert int(model.module_.pad_length) == longest  # type: ignore[attr-defined]
+    model.save(tmp_path / "m")
+    assert int(load_model(tmp_path / "m").module_.pad_length) == longest  # type: ignore[attr-defined]
+
+
+def test_train_and_evaluate_pads_as_the_config_says(tmp_path: Path) -> None:
+    """Through the workflow (``sessionrec train``): selection pads to the longest prefix of its own
+    training part, the refit to the longest of every training session; pad_length=0 pads nothing."""
+    data = synthetic_dataset()
+    train_part, _ = data.validation_split(0.1, "last", FAST_SEED)
+    config = {**FAST, "epochs": 1}
+    result = train_and_evaluate(create("tagnn", **config), data, tmp_path / "auto", refit=True)
+    refit = load_run_model(result.run.directory)
+    assert int(refit.module_.pad_length) == int(data.train.prefix_lengths.max())  # type: ignore[attr-defined]
+    selected, _ = decode_prepared(result.run.directory / PREPARED_FILE, data.n_items)
+    assert int(selected["longest_prefix"]) == int(train_part.prefix_lengths.max())
+    none = train_and_evaluate(create("tagnn", **config, pad_length=0), data, tmp_path / "zero")
+    assert int(load_run_model(none.run.directory).module_.pad_length) == 0  # type: ignore[attr-defined]
 
 
 def module(name: str = "tagnn", n_items: int = 12, pad_length: int = 9, **extra: object) -> TAGNNModule:

@@ -6,12 +6,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import torch
 import typer
 
 from sessionrec.cli.common import console, friendly_errors
 from sessionrec.errors import ConfigError
 from sessionrec.models import registry
 from sessionrec.models.neural import NeuralRecommender
+from sessionrec.runtime.contention import warn_if_oversubscribed
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS
 from sessionrec.training import TrainerOptions
 
@@ -95,6 +97,8 @@ def train_command(
     if not isinstance(recommender, NeuralRecommender):
         raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
     dataset = load_data(data)
+    if device in (None, "cpu"):
+        warn_if_oversubscribed(threads or torch.get_num_threads())
     options = TrainerOptions(
         device=device,
         threads=threads,

@@ -40,6 +40,21 @@ def available() -> list[str]:
     return sorted([*_MODELS, *_PRESETS])
 
 
+def model_classes() -> dict[str, type[Recommender]]:
+    """The registered models (presets excluded), by name."""
+    _load_builtin()
+    return dict(_MODELS)
+
+
+def base_name(name: str) -> str:
+    """The model a preset is a variant of (a model's own name for a model)."""
+    _load_builtin()
+    if name in _PRESETS:
+        return _PRESETS[name][0]
+    resolve(name)  # unknown names raise
+    return name
+
+
 def presets() -> dict[str, tuple[str, dict[str, Any], str]]:
     _load_builtin()
     return dict(_PRESETS)

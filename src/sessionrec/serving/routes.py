@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import FastAPI, Path, Request
 from starlette.responses import Response
 
+from sessionrec.runtime import numerics
 from sessionrec.serving.batcher import Result
 from sessionrec.serving.http import ApiError, json_response
 from sessionrec.serving.schemas import (
@@ -108,6 +109,7 @@ async def model_info(request: Request) -> Response:
             "n_items": model.n_items,
             "data": info.get("data"),
             "test_metrics": info.get("test_metrics"),
+            "numerics": numerics.status(),  # the floating-point mode of the serving threads
         }
     )
 
