@@ -45,6 +45,8 @@ PUBLISHED = {
     ("tagnn", "yoochoose1_64"): (71.02, 31.12),
     ("sriem", "diginetica"): (52.35, 17.64),
     ("sriem", "yoochoose1_64"): (71.15, 31.71),
+    # I3GN publishes only @5 / @10, on another Diginetica split (R@10 52.66, MRR@10 27.84;
+    # YC1/64 60.41 / 30.44; notes 4.1): no row comparable with this protocol's @20
 }
 
 

@@ -14,11 +14,12 @@ class MeanAggregationConv(nn.Module):
         \quad\text{or, with ``concat=False``,}\quad
         v'_i = \tfrac{1}{K} \sum_{k=1}^{K} \sum_{j \in N_i} \tfrac{1}{|N_i|} W^k v_j + b
 
-    where :math:`N_i` holds i itself and its neighbours along ``edge_index`` (which must not
-    hold self-loops: node i is always counted once). The parameters have the shapes of the
-    attention layer it replaces (K heads of :math:`W^k \in \mathbb{R}^{d_{out} \times d_{in}}`),
-    and like it the layer applies no non-linearity. Shapes: x [U, d_in], edge_index [2, E]
-    (source, target) -> [U, K d_out] (concat) or [U, d_out].
+    with :math:`N_i` = i and its neighbours. The parameters have the shapes of the attention
+    layer it replaces (K heads of :math:`W^k \in \mathbb{R}^{d_{out} \times d_{in}}`), and like
+    it the layer applies no non-linearity. As :class:`nn.gat.GATLayer`, it computes a block of
+    targets: the mean runs over the inputs, then :math:`W^k` transforms it (linear, so equal).
+    Shapes: x [U, d_in], edge_index [2, E] = (source node, target position; the self-loops
+    included), targets [T] -> [T, K d_out] (concat) or [T, d_out].
     """
 
     def __init__(self, in_dim: int, out_dim: int, heads: int = 1, concat: bool = True) -> None:
@@ -32,11 +33,10 @@ class MeanAggregationConv(nn.Module):
         self.lin.reset_parameters()
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         source, target = edge_index[0], edge_index[1]
-        transformed = self.lin(x)
-        total = transformed.index_add(0, target, transformed[source])  # starts from i's own term
-        degree = torch.bincount(target, minlength=x.shape[0]).to(x.dtype) + 1.0
-        mean = (total / degree[:, None]).view(x.shape[0], self.heads, self.out_dim)
+        total = x.new_zeros(len(targets), x.shape[1]).index_add_(0, target, x[source])
+        degree = torch.bincount(target, minlength=len(targets)).clamp(min=1).to(x.dtype)
+        mean = self.lin(total / degree[:, None]).view(len(targets), self.heads, self.out_dim)
         out = mean.flatten(1) if self.concat else mean.mean(1)
         return out + self.bias
