@@ -16,11 +16,10 @@ Implements:
   0.2, self-loops; the hidden layers concatenate the heads, the output layer averages them,
   each followed by the sigmoid; its own soft-attention readout over the prefix's nodes and
   s_inter = W3' [s_g ; s_l]. Only the prefix's nodes are read, so the layers run on the
-  message-flow blocks of their L-hop neighbourhood (``nn.gat.GATLayer``, default); the
-  output layer aggregates its 8d inputs before transforming them, which the 8-head layer
-  makes ~40x cheaper than transforming every node. ``gat_backend="pyg"`` runs PyTorch
-  Geometric's ``GATConv`` on the whole graph instead: the same function (tested equal),
-  several times slower on a CPU;
+  message-flow blocks of their L-hop neighbourhood (``nn.gat.GATLayer``, default), and
+  the output layer aggregates its 8d inputs per head before transforming them, so no
+  node goes through its 8d x 8d weights. ``gat_backend="pyg"`` runs PyTorch Geometric's
+  ``GATConv`` on every node of the graph instead: the same function (tested equal), slower;
 - fusion gate f = sigmoid(W1 s_inter + W2 s_intra + b), s_h = f s_inter + (1 - f) s_intra
   (Eq. 12); scores s_h . v_i over items 1..N (Eq. 13) with softmax cross-entropy (what
   every code of the family optimises; Eq. 15 prints a binary form);
