@@ -288,9 +288,13 @@ def test_fusion_gate() -> None:
 
 
 def test_module_stacks_layers_as_the_paper() -> None:
-    module = I3GNModule(10, create("i3gn", embedding_dim=4).config)  # type: ignore[arg-type]
-    assert module.inter is not None
-    first, second = module.inter.layers
+    pyg = I3GNModule(10, create("i3gn", embedding_dim=4).config)  # type: ignore[arg-type]
+    blocks = I3GNModule(10, create("i3gn", embedding_dim=4, gat_backend="blocks").config)  # type: ignore[arg-type]
+    assert pyg.inter is not None and blocks.inter is not None
+    first, second = pyg.inter.layers
+    assert (first.in_channels, first.out_channels, first.heads, first.concat) == (4, 4, 8, True)
+    assert (second.in_channels, second.out_channels, second.heads, second.concat) == (32, 4, 8, False)
+    first, second = blocks.inter.layers
     assert (first.in_dim, first.out_dim, first.heads, first.concat) == (4, 4, 8, True)
     assert (second.in_dim, second.out_dim, second.heads, second.concat) == (32, 4, 8, False)
     four = I3GNModule(10, create("i3gn", embedding_dim=4, layers=4, heads=3).config)  # type: ignore[arg-type]

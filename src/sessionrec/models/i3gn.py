@@ -15,11 +15,13 @@ Implements:
 - Inter-session Module (Eq. 7-11): ``layers`` GAT layers with ``heads`` heads, LeakyReLU
   0.2, self-loops; the hidden layers concatenate the heads, the output layer averages them,
   each followed by the sigmoid; its own soft-attention readout over the prefix's nodes and
-  s_inter = W3' [s_g ; s_l]. Only the prefix's nodes are read, so the layers run on the
-  message-flow blocks of their L-hop neighbourhood (``nn.gat.GATLayer``, default), and
-  the output layer aggregates its 8d inputs per head before transforming them, so no
-  node goes through its 8d x 8d weights. ``gat_backend="pyg"`` runs PyTorch Geometric's
-  ``GATConv`` on every node of the graph instead: the same function (tested equal), slower;
+  s_inter = W3' [s_g ; s_l]. The layers are PyTorch Geometric's ``GATConv`` over the
+  batch's graphs as one disjoint union (``gat_backend="pyg"``, default). ``"blocks"``
+  computes the same function (tested equal) with ``nn.gat.GATLayer`` on the message-flow
+  blocks of the prefix nodes' L-hop neighbourhood only (the readout reads nothing else),
+  its output layer aggregating the 8d inputs per head before transforming them; on
+  Diginetica's small graphs (about 24 nodes) both cost the same, larger k or longer
+  sessions favour the blocks;
 - fusion gate f = sigmoid(W1 s_inter + W2 s_intra + b), s_h = f s_inter + (1 - f) s_intra
   (Eq. 12); scores s_h . v_i over items 1..N (Eq. 13) with softmax cross-entropy (what
   every code of the family optimises; Eq. 15 prints a binary form);
@@ -98,7 +100,7 @@ class I3GNConfig(NeuralConfig):
     heads: int = 8
     layers: int = 2
     gat_dropout: float = 0.0
-    gat_backend: Literal["blocks", "pyg"] = "blocks"  # nn.gat.GATLayer on blocks / PyG GATConv
+    gat_backend: Literal["pyg", "blocks"] = "pyg"  # PyG GATConv on the graph / nn.gat.GATLayer on blocks
     steps: int = 1  # GGNN steps of the intra module
     init: Literal["normal", "uniform"] = "normal"  # N(0, 0.1) (paper) / U(+-1/sqrt(d)) (codes)
 
