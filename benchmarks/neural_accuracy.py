@@ -68,6 +68,8 @@ PUBLISHED = {
     ("lgsr", "diginetica"): (53.77, 18.88),
     ("lgsr", "yoochoose1_64"): (71.97, 31.29),
     ("lgsr", "yoochoose1_4"): (72.23, 31.39),
+    # I3GN publishes only @5 / @10, on another Diginetica split (R@10 52.66, MRR@10 27.84;
+    # YC1/64 60.41 / 30.44; notes 4.1): no row comparable with this protocol's @20
 }
 
 

@@ -25,6 +25,9 @@ per epoch, with that epoch's starting rate, adds the figures it returns to the e
 record, and saves ``epoch_hook_state()`` in every checkpoint, so that a resumed run
 restores it with ``load_epoch_hook_state``; resuming inside an epoch whose hook already
 ran does not run it again (a mid-epoch checkpoint keeps its figures).
+A module may split its parameters into groups with their own step (a method
+``parameter_groups()`` returning :class:`ParameterGroup` s; I3GN decays its inter-session
+module every 5 epochs and the rest every 3): each group's rate uses its own step.
 
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
@@ -196,11 +199,38 @@ class TrainingState:
     partial: PartialEpoch | None = None
 
 
-def learning_rate(config: TrainingConfig, epoch: int, progress: float = 0.0) -> float:
-    """The rate at ``progress`` (batches done / batches per epoch, in [0, 1)) into ``epoch``."""
+def learning_rate(
+    config: TrainingConfig, epoch: int, progress: float = 0.0, step: float | None = None
+) -> float:
+    """The rate at ``progress`` (batches done / batches per epoch, in [0, 1)) into ``epoch``,
+    decayed every ``step`` epochs (default ``config.lr_step``; a parameter group's own)."""
     offset = 1 if config.lr_step_at == "start" else 0
+    every = step or config.lr_step
     # the tolerance makes fractional steps exact (1.0 // 0.1 is 9.0 in floating point)
-    return config.lr * config.lr_gamma ** math.floor((epoch + offset + progress) / config.lr_step + 1e-9)
+    return config.lr * config.lr_gamma ** math.floor((epoch + offset + progress) / every + 1e-9)
+
+
+@dataclass(frozen=True)
+class ParameterGroup:
+    """Parameters whose learning rate decays every ``lr_step`` epochs (None: the config's)."""
+
+    params: list[nn.Parameter]
+    lr_step: int | None = None
+
+
+def optimizer_groups(module: nn.Module) -> list[dict[str, Any]]:
+    """The optimiser's parameter groups: one, unless the module declares ``parameter_groups()``.
+
+    Declared groups must cover every parameter exactly once.
+    """
+    declared = getattr(module, "parameter_groups", None)
+    if not callable(declared):
+        return [{"params": list(module.parameters()), "lr_step": None}]
+    groups: list[ParameterGroup] = declared()
+    ids = [id(p) for group in groups for p in group.params]
+    if len(ids) != len(set(ids)) or set(ids) != {id(p) for p in module.parameters()}:
+        raise ValueError(f"{type(module).__name__}.parameter_groups() must hold every parameter once")
+    return [{"params": group.params, "lr_step": group.lr_step} for group in groups]
 
 
 def make_optimizer(params: Any, lr: float, weight_decay: float, device: torch.device) -> torch.optim.Adam:
@@ -238,7 +268,7 @@ class Trainer:
                 f"the model was prepared for {self.model.n_items} items, the data has {train.n_items}"
             )
         module = self.model.init_module(train.n_items)
-        optimizer = make_optimizer(module.parameters(), config.lr, config.weight_decay, device)
+        optimizer = make_optimizer(optimizer_groups(module), config.lr, config.weight_decay, device)
         state = TrainingState()
         if opts.resume and opts.run is not None and opts.run.checkpoint_path.is_file():
             state = self._restore(opts.run, module, optimizer)
@@ -247,7 +277,7 @@ class Trainer:
         while state.epoch < config.epochs and state.bad_epochs < config.patience:
             epoch = state.epoch
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(config, epoch)
+                group["lr"] = learning_rate(config, epoch, step=group.get("lr_step"))
             hooked: dict[str, float] = {}
             if state.partial is not None and state.partial.epoch == epoch:
                 hooked = state.partial.hooked  # the hook ran before this epoch was interrupted
@@ -296,17 +326,15 @@ class Trainer:
                 partial.seen,
                 partial.seconds,
             )
-        per_epoch, rate = n_batches(train, config.batch_size), learning_rate(config, epoch)
+        per_epoch = n_batches(train, config.batch_size)
         started = saved = time.perf_counter()
         progress = _progress(self.options.progress, f"epoch {epoch}", total, first)
         batches = iterate_batches(train, config.batch_size, spec, config.shuffle, config.seed, epoch, first)
         for index, batch in enumerate(batches, start=first):
             if index >= total:
                 break
-            if (now_rate := learning_rate(config, epoch, index / per_epoch)) != rate:
-                rate = now_rate  # a fractional lr_step decays within the epoch
-                for group in optimizer.param_groups:
-                    group["lr"] = rate
+            for group in optimizer.param_groups:  # a fractional lr_step decays within the epoch
+                group["lr"] = learning_rate(config, epoch, index / per_epoch, group.get("lr_step"))
             loss = self.step(module, optimizer, batch.to(device))
             losses.append(loss)
             seen += batch.size

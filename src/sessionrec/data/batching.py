@@ -6,9 +6,9 @@ prefixes, torch for the graphs): no Python loop runs per session.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +24,10 @@ class BatchSpec:
     recent clicks, as SR-IEM and LGSR do; "first": NARM's ``x[:19]``).
     ``graph`` asks for the SR-GNN session graph; ``relations`` also for GCE-GNN's
     relation codes between its nodes (``SessionGraph.relations``; implies ``graph``).
+    ``extend``: a model's own collate step, called on every batch built (training,
+    evaluation, serving) with the batch and where its prefixes come from (None for raw
+    sessions); it returns the batch with ``extra`` set (e.g. I3GN's neighbour sessions and
+    inter-session graphs), vectorised per batch.
     """
 
     max_length: int | None = None
@@ -31,10 +35,19 @@ class BatchSpec:
     graph: bool = False
     relations: bool = False
     line_graph: bool = False
+    extend: Callable[[Batch, BatchSource | None], Batch] | None = None
 
     @property
     def needs_graph(self) -> bool:
         return self.graph or self.relations
+
+
+@dataclass(frozen=True)
+class BatchSource:
+    """The samples of a split that a batch was collated from (for ``BatchSpec.extend``)."""
+
+    split: Split
+    samples: np.ndarray  # int64 [B], indices into the split's samples
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class Batch:
     targets: torch.Tensor | None = None  # int64 [B], internal indices 1..N
     graph: SessionGraph | None = None
     line_graph: torch.Tensor | None = None  # float32 [B, B], see ``line_graph``
+    extra: Any = None  # set by ``BatchSpec.extend``; moved by ``to`` when it has a ``to`` method
 
     @property
     def mask(self) -> torch.Tensor:
@@ -90,6 +104,8 @@ class Batch:
                 return value.to(device, non_blocking=True)
             if isinstance(value, SessionGraph):
                 return SessionGraph(*(move(getattr(value, f.name)) for f in fields(value)))
+            if hasattr(value, "to"):
+                return value.to(device)
             return value
 
         return replace(self, **{f.name: move(getattr(self, f.name)) for f in fields(self)})
@@ -196,7 +212,8 @@ def make_batch(split: Split, samples: np.ndarray, spec: BatchSpec, with_targets:
     targets = torch.from_numpy(sessions.items[starts + cuts].astype(np.int64)) if with_targets else None
     graph = session_graph(items, length_tensor, spec.relations) if spec.needs_graph else None
     lines = line_graph(items) if spec.line_graph else None
-    return Batch(items, length_tensor, targets, graph, lines)
+    batch = Batch(items, length_tensor, targets, graph, lines)
+    return spec.extend(batch, BatchSource(split, samples)) if spec.extend is not None else batch
 
 
 def batch_from_lists(prefixes: list[list[int]], spec: BatchSpec) -> Batch:
@@ -209,7 +226,8 @@ def batch_from_lists(prefixes: list[list[int]], spec: BatchSpec) -> Batch:
     length_tensor = torch.from_numpy(cut)
     graph = session_graph(items, length_tensor, spec.relations) if spec.needs_graph else None
     lines = line_graph(items) if spec.line_graph else None
-    return Batch(items, length_tensor, None, graph, lines)
+    batch = Batch(items, length_tensor, None, graph, lines)
+    return spec.extend(batch, None) if spec.extend is not None else batch
 
 
 def iterate_batches(

@@ -8,4 +8,5 @@ CSR matrices indexed by internal item ids 0..N (0 = padding, always empty):
 - ``incidence``: the sessions-by-items incidence matrix;
 - ``fog``: FOCOL's fine-grained co-occurrence graph (counts per signed-distance bucket);
 - ``targets``: training samples grouped by next item (same-target positives).
+- ``neighbours``: neighbour sessions of prefixes (SKNN retrieval, I3GN).
 """
