@@ -148,6 +148,8 @@ class _DataParallel(nn.parallel.DistributedDataParallel):
         try:
             return super().__getattr__(name)
         except AttributeError:
+            if name == "module":  # not set yet (inside DDP's constructor)
+                raise
             return getattr(self.module, name)
 
 

@@ -89,14 +89,18 @@ def test_distributed_evaluation_equals_single_process_bit_for_bit(two_ranks: dic
     model.setup(data.validation_split(0.2)[0])
     model.module_.load_state_dict(two_ranks["state"])  # the weights the 2 ranks trained
     model.module_.eval()
-    single = evaluate_scores(model.score, data.test, model.batch_spec, 23)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank ran
+    try:
+        single = evaluate_scores(model.score, data.test, model.batch_spec, 23)
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_array_equal(two_ranks["above"], single.above)
     np.testing.assert_array_equal(two_ranks["tied"], single.tied)
     assert single.above.min() >= 0 and single.above.max() > 0  # a trained model, not all ties
 
 
 def test_two_processes_follow_the_single_process_loss_curve(two_ranks: dict) -> None:
-    torch.set_num_threads(1)
     data = synthetic_dataset()
     train, valid = data.validation_split(0.2)
     state = (
