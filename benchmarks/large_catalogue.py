@@ -25,20 +25,23 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import cpu_name  # noqa: E402
-
-from sessionrec.data.sessions import Sessions, Split  # noqa: E402
-from sessionrec.data.vocab import ItemVocab  # noqa: E402
-from sessionrec.models.registry import create  # noqa: E402
+from sessionrec.data.sessions import Sessions, Split
+from sessionrec.data.vocab import ItemVocab
+from sessionrec.models.registry import create
+from train_throughput import cpu_name
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--k", type=int, default=20)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "large-catalogue.json")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent / "results" / "large-catalogue.json"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
