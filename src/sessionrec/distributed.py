@@ -211,7 +211,8 @@ def evaluate_scores(
             batch = make_batch(split, samples, spec).to(device)
             assert batch.targets is not None
             above, tied = count_above_and_tied(score(batch).float(), batch.targets)
-            counts[0, samples], counts[1, samples] = torch.from_numpy(above), torch.from_numpy(tied)
+            index_ = torch.from_numpy(samples)
+            counts[0, index_], counts[1, index_] = torch.from_numpy(above), torch.from_numpy(tied)
     on_device = counts.to(device) if dist.get_backend() == "nccl" else counts
     dist.all_reduce(on_device, op=dist.ReduceOp.SUM)  # each sample counted on one rank only
     counts = on_device.cpu().numpy()

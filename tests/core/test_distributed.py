@@ -150,6 +150,19 @@ def _train(out: Path, data: Path, epochs: int, *extra: str) -> subprocess.Popen:
     )
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds the ranks through /proc")
 def test_a_killed_distributed_run_resumes(tmp_path: Path) -> None:
     synthetic_dataset().save(tmp_path / "syn")
     run = tmp_path / "run"
@@ -161,8 +174,9 @@ def test_a_killed_distributed_run_resumes(tmp_path: Path) -> None:
     ):
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()[0]
         time.sleep(0.05)
-    os.killpg(process.pid, signal.SIGKILL)  # the launcher and both ranks
-    process.wait()
+    for worker in _children(process.pid):  # torchrun starts each rank in its own session
+        os.kill(worker, signal.SIGKILL)  # both ranks die at once, as in a crash
+    process.communicate(timeout=60)  # the launcher sees its ranks killed and exits
     assert json.loads((run / "run.json").read_text())["status"] == "running"
     resumed = _train(run, tmp_path / "syn", 3, "--resume")  # a resumed run may change epochs
     output = resumed.communicate(timeout=120)[0]
