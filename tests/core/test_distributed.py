@@ -32,9 +32,9 @@ FAST = {"embedding_dim": 16, "batch_size": 50, "epochs": 4, "lr": 0.01, "lr_step
 # Per-epoch mean losses of 1 and 2 processes agree to this relative difference. The two
 # compute the same sums in another order (two half-batch means weighted, then averaged,
 # instead of one mean), which moves float32 gradients by ~1e-7 relative per step; Adam
-# carries that drift through the steps of 4 epochs. Measured: below 1e-5; 1e-3 leaves room
-# for other BLAS builds while still catching any wrong weighting (a batch's loss counted
-# twice or a shard's gradient not averaged moves the curve by percents).
+# carries that drift through the steps of 4 epochs. The test passes at this tolerance, and on
+# Diginetica 150 batches of 1 and 2 processes gave the same mean loss to four decimals; 1e-3 still
+# catches a wrong weighting (a shard's loss counted twice moves the curve by percents).
 LOSS_RTOL = 1e-3
 ROOT = Path(__file__).resolve().parents[2]
 
