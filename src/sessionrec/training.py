@@ -65,10 +65,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sessionrec.data.batching import Batch, BatchSpec, iterate_batches, n_batches
+from sessionrec import distributed
+from sessionrec.data.batching import Batch, BatchSpec, n_batches
 from sessionrec.data.sessions import Split
 from sessionrec.errors import CheckpointError, DataError
-from sessionrec.evaluation import evaluate_scores
 from sessionrec.io import atomic_write_bytes
 from sessionrec.runs import Run, same_training
 from sessionrec.runtime.memory import retain_freed_buffers
@@ -329,17 +329,21 @@ class Trainer:
         per_epoch = n_batches(train, config.batch_size)
         started = saved = time.perf_counter()
         progress = _progress(self.options.progress, f"epoch {epoch}", total, first)
-        batches = iterate_batches(train, config.batch_size, spec, config.shuffle, config.seed, epoch, first)
-        for index, batch in enumerate(batches, start=first):
+        # this rank's share of each global batch (all of it in one process); see distributed.py
+        batches = distributed.shard_batches(
+            train, config.batch_size, spec, config.shuffle, config.seed, epoch, first
+        )
+        trained = distributed.wrap(module, device)
+        for index, (batch, weight, size) in enumerate(batches, start=first):
             if index >= total:
                 break
             for group in optimizer.param_groups:  # a fractional lr_step decays within the epoch
                 group["lr"] = learning_rate(config, epoch, index / per_epoch, group.get("lr_step"))
-            loss = self.step(module, optimizer, batch.to(device))
+            loss = distributed.global_loss(self.step(trained, optimizer, batch.to(device), weight))
             losses.append(loss)
-            seen += batch.size
+            seen += size
             if progress is not None:
-                progress.advance(batch.size, float(loss))
+                progress.advance(size, float(loss))
             now = time.perf_counter()
             if run is not None and every is not None and index + 1 < total and now - saved >= every * 60:
                 seconds = before + now - started
@@ -363,9 +367,11 @@ class Trainer:
             **(hooked or {}),
         }
 
-    def step(self, module: Any, optimizer: Any, batch: Any) -> torch.Tensor:
-        """One optimisation step on one batch; returns the (detached) loss."""
+    def step(self, module: Any, optimizer: Any, batch: Any, weight: float = 1.0) -> torch.Tensor:
+        """One optimisation step on one batch; returns the (detached) loss, times ``weight``."""
         loss = self.batch_loss(module, batch)
+        if weight != 1.0:  # a rank's share of a distributed global batch
+            loss = loss * weight
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -397,7 +403,7 @@ class Trainer:
         started = time.perf_counter()
         module.eval()
         try:
-            evaluation = evaluate_scores(
+            evaluation = distributed.evaluate_scores(
                 self.model.score, valid, self.model.batch_spec, self.options.eval_batch_size, device=device
             )
         finally:
@@ -416,6 +422,8 @@ class Trainer:
         record["best_epoch"] = state.best_epoch
 
     def _checkpoint(self, run: Run, module: Any, optimizer: Any, state: TrainingState) -> None:
+        if not distributed.is_writer():
+            return
         payload = {
             "model": self.model.name,
             "config": self.config.to_dict(),

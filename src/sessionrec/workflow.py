@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from sessionrec import distributed
 from sessionrec.data.dataset import Dataset
 from sessionrec.errors import ConfigError
 from sessionrec.evaluation import Evaluation
@@ -101,15 +102,17 @@ def train_and_evaluate(
         "valid_mode": valid_mode,
         "refit": refit,
     }
-    run = start_run(
-        out,
-        model,
-        dataset.manifest,
-        overwrite=overwrite,
-        resume=resume,
-        data_path=data_path,
-        protocol=protocol,
-        numerics=numerics.status(),
+    run = distributed.open_run(  # rank 0 writes; other ranks (distributed runs) read
+        lambda: start_run(
+            out,
+            model,
+            dataset.manifest,
+            overwrite=overwrite,
+            resume=resume,
+            data_path=data_path,
+            protocol=protocol,
+            numerics=numerics.status(),
+        )
     )
     train, valid = dataset.train, None
     if select_on == "valid":
@@ -125,9 +128,8 @@ def train_and_evaluate(
         model, refit_info = _refit(model, dataset, run, state.best_epoch + 1, opts)
     wall_seconds = time.perf_counter() - started
     clock = time.perf_counter()
-    evaluation = model.evaluate(dataset.test)
+    evaluation = distributed.evaluate_model(model, dataset.test)
     test_seconds = time.perf_counter() - clock
-    np.save(run.directory / "ranks-test.npy", evaluation.ranks)
     info: dict[str, Any] = {
         "test_metrics": evaluation.metrics(),
         "ties": evaluation.ties,
@@ -144,7 +146,10 @@ def train_and_evaluate(
     if select_on == "test":
         info["note"] = TEST_SELECTION_NOTE
         info["best_per_metric"] = best_per_metric(state.history, "test")
-    finish_run(run, model, **info)
+    if distributed.is_writer():
+        np.save(run.directory / "ranks-test.npy", evaluation.ranks)
+        finish_run(run, model, **info)
+    distributed.barrier()
     return TrainingResult(run, evaluation, info)
 
 
@@ -155,9 +160,10 @@ def _refit(
     model = type(selected)(selected.config.replace(epochs=epochs))
     model.preset = selected.preset
     model.to(selected.device)
-    refit_run = Run(run.directory / REFIT_DIR)
-    refit_run.directory.mkdir(exist_ok=True)
-    if not options.resume:  # a fresh run must not resume a stale refit checkpoint
+    refit_run = type(run)(run.directory / REFIT_DIR)  # a ReaderRun on ranks other than 0
+    if distributed.is_writer():
+        refit_run.directory.mkdir(exist_ok=True)
+    if not options.resume and distributed.is_writer():  # a fresh run must not resume a stale refit checkpoint
         refit_run.checkpoint_path.unlink(missing_ok=True)
         refit_run.metrics_path.unlink(missing_ok=True)
     refit_options = dataclasses.replace(options, run=refit_run, select_on="valid")

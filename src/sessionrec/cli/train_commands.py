@@ -94,11 +94,24 @@ def train_command(
             "that much (0: after every batch).",
         ),
     ] = 10.0,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Train with this many data-parallel processes on this machine (torchrun; "
+            "gloo on CPU, NCCL on GPUs). Global batch size and lr stay the config's.",
+        ),
+    ] = 1,
 ) -> None:
     """Train MODEL on DATA with validation-based selection; evaluate on test; save the run."""
+    from sessionrec import distributed
     from sessionrec.cli.run_helpers import Ties, load_data, print_metrics
     from sessionrec.workflow import train_and_evaluate
 
+    if nproc > 1 and not distributed.launched():
+        raise typer.Exit(launch_processes(nproc))
+    device = distributed.rank_device(device)
+    distributed.init_from_env(device)
     recommender = registry.create_from_overrides(model, set_ or [], config_file=config)
     if not isinstance(recommender, NeuralRecommender):
         raise ConfigError(f"{model} is a classic model: use `sessionrec fit {model} DATA --out RUN`")
@@ -127,6 +140,8 @@ def train_command(
         refit=refit,
     )
     info = result.info
+    if not distributed.is_writer():
+        return
     # with no selection no epoch is "best": the trainer's -1 means none was scored
     chosen = (
         "no selection, the last epoch kept"
@@ -143,3 +158,27 @@ def train_command(
     print_metrics(info["test_metrics"], Ties(result.evaluation.ties))
     if select_on is SelectOn.test:
         console.print(f"[yellow]note:[/] {info['note']}")
+
+
+def launch_processes(nproc: int) -> int:
+    """Run this same command under ``torch.distributed.run`` with ``nproc`` local processes."""
+    import sys
+
+    from torch.distributed import run as torchrun
+
+    args, skip = [], False
+    for arg in sys.argv[1:]:  # this command line without --nproc
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            args.append(arg)
+    try:
+        torchrun.main(["--standalone", f"--nproc-per-node={nproc}", "-m", "sessionrec", *args])
+    except SystemExit as exc:  # torchrun exits with the failed rank's code
+        return int(exc.code or 0)
+    except Exception as exc:  # ChildFailedError: torchrun has already printed the rank's error
+        console.print(f"[red]distributed training failed:[/] {type(exc).__name__}")
+        return 1
+    return 0

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sessionrec import distributed
 from sessionrec.config import Config, check
 from sessionrec.data.batching import Batch
 from sessionrec.data.sessions import Split
@@ -113,7 +114,7 @@ class NeuralRecommender(Recommender):
         """Prepare on ``train``, build the network, train it (``options``: run directory, resume...)."""
         options = options or TrainerOptions()
         self.prepare_fit(train, valid, _resumed_prepared(options, train))
-        if options.run is not None:
+        if options.run is not None and distributed.is_writer():
             assert self.train_fingerprint_ is not None
             path = options.run.directory / PREPARED_FILE
             save_prepared(path, self.prepared_, train.n_items, self.train_fingerprint_)
