@@ -116,3 +116,20 @@ def test_resume_on_other_training_sessions_is_refused(tmp_path: Path) -> None:
     again = create("toy-transitions", **{**FAST, "epochs": 2})
     with pytest.raises(CheckpointError, match="prepared on other training sessions"):
         again.fit(other, None, TrainerOptions(run=Run(run.directory), resume=True))
+
+
+def test_a_flipped_byte_in_any_saved_file_is_named_at_load(tmp_path: Path) -> None:
+    data = synthetic_dataset()
+    create("toy-transitions", **{**FAST, "epochs": 1}).fit(data.train).save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir() if p.name != "model.json")
+    assert {"weights.pt", PREPARED_FILE, "popularity.npy"} <= set(files)
+    for name in files:
+        path = tmp_path / "m" / name
+        original = path.read_bytes()
+        flipped = bytearray(original)
+        flipped[len(flipped) // 3] ^= 0x01
+        path.write_bytes(bytes(flipped))
+        with pytest.raises(CheckpointError, match=rf"{name}: content does not match the SHA-256"):
+            load_model(tmp_path / "m")
+        path.write_bytes(original)
+    load_model(tmp_path / "m")  # restored: loads again
