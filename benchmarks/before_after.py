@@ -36,7 +36,7 @@ def run_tree(tree: Path, model: str, data: Path, args: argparse.Namespace, keep:
             sys.executable,
             str(tree / "benchmarks" / "train_throughput.py"),
             model,
-            str(data),
+            str(data.resolve()),  # the command runs in the other checkout
             "--threads",
             str(args.threads),
             "--batches",
