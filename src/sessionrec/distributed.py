@@ -44,6 +44,7 @@ on several workers:
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -151,7 +152,11 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
         return module
     if module not in _WRAPPED:  # one wrapper per module for the whole run
         wrapper = _OwnLossParallel if callable(getattr(module, "training_loss", None)) else _DataParallel
-        _WRAPPED[module] = wrapper(_Objective(module), broadcast_buffers=False, static_graph=True)
+        with warnings.catch_warnings():
+            # torch deprecates broadcast_buffers for forward_sync_buffers, which still syncs
+            # buffers at init, and sparse CSR buffers cannot be broadcast: keep the old switch
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            _WRAPPED[module] = wrapper(_Objective(module), broadcast_buffers=False, static_graph=True)
     return _WRAPPED[module]
 
 
