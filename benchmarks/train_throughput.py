@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import time
@@ -98,6 +99,10 @@ def subnormal_shares(
         log_probabilities = torch.log_softmax(module(batch).float(), dim=1)
     return {
         "softmax_below_normal": float((log_probabilities < SMALLEST_NORMAL_LOG).float().mean()),
+        # the score gradient is (softmax - onehot) / B: subnormal from B times higher up
+        "score_gradient_below_normal": float(
+            (log_probabilities < SMALLEST_NORMAL_LOG + math.log(len(log_probabilities))).float().mean()
+        ),
         "weights": subnormal_share(params),
         "gradients": subnormal_share([p.grad for p in params if p.grad is not None]),
         "adam_exp_avg": subnormal_share(optimizer_moments(optimizer, "exp_avg")),
