@@ -6,7 +6,9 @@ Each variant changes one thing against ``ours`` (the trainer's path): the scorin
 product, the optimiser, the padding width, how the session graphs are built, the
 embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
 the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
-buffers each step, against ``runtime.memory.retain_freed_buffers``).
+buffers each step, against ``runtime.memory.retain_freed_buffers``), or the lookups' sparse
+gradient added into the scoring's dense one out of place (a copy of the table, as before
+``nn.scoring`` deferred the scoring gradient). ``--only`` picks variants by name.
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
 the report gives median ms per batch and the ratio to ``ours`` measured in the
 same rounds, so a shared machine's noise hits every variant alike.
