@@ -6,7 +6,9 @@ Each variant changes one thing against ``ours`` (the trainer's path): the scorin
 product, the optimiser, the padding width, how the session graphs are built, the
 embedding lookup's gradient (dense, as ``nn.Embedding`` gives it, against sparse), or
 the allocator (glibc's default thresholds, which unmap and page-fault the step's 17 MB
-buffers each step, against ``runtime.memory.retain_freed_buffers``).
+buffers each step, against ``runtime.memory.retain_freed_buffers``), or the lookups' sparse
+gradient added into the scoring's dense one out of place (a copy of the table, as before
+``nn.scoring`` deferred the scoring gradient). ``--only`` picks variants by name.
 Variants run interleaved, ``--batches`` batches per round, ``--rounds`` rounds;
 the report gives median ms per batch and the ratio to ``ours`` measured in the
 same rounds, so a shared machine's noise hits every variant alike.
@@ -31,9 +33,11 @@ import sessionrec.models.srgnn as srgnn_module
 from sessionrec.data import open_dataset
 from sessionrec.data.batching import Batch, BatchSpec, SessionGraph, make_batch
 from sessionrec.models.registry import create
+from sessionrec.nn import scoring
 from sessionrec.nn.scoring import lookup_items, score_items
 from sessionrec.runtime.memory import _M_MMAP_THRESHOLD, _M_TRIM_THRESHOLD, retain_freed_buffers
 from sessionrec.runtime.numerics import cpu_has_native_bf16
+from train_throughput import cpu_name
 
 GLIBC_DEFAULT_THRESHOLD = 128 * 1024
 
@@ -42,6 +46,17 @@ def glibc_thresholds(mmap: int, trim: int) -> None:
     libc = ctypes.CDLL(ctypes.util.find_library("c"))
     libc.mallopt(_M_MMAP_THRESHOLD, mmap)
     libc.mallopt(_M_TRIM_THRESHOLD, trim)
+
+
+def without_deferred_scoring_gradient(run: Callable[[], None]) -> None:
+    """Before ``nn.scoring`` deferred the scoring gradient: autograd then adds the lookup's
+    sparse gradient into the scoring's dense one out of place (a copy of the table)."""
+    defer, table = scoring._defer_scoring_gradient, scoring._scored_table
+    scoring._defer_scoring_gradient, scoring._scored_table = lambda _e: None, lambda e: e
+    try:
+        run()
+    finally:
+        scoring._defer_scoring_gradient, scoring._scored_table = defer, table
 
 
 def dense_lookup(weight: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -105,6 +120,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bf16", action="store_true", help="time bf16 scoring even where it is emulated")
+    parser.add_argument("--only", nargs="+", help="only the variants whose names contain one of these")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "speed_ablation.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -173,9 +189,14 @@ def main() -> None:
         "glibc default allocator thresholds": lambda s: with_default_allocator(
             lambda: step(build(s), "fused", fused)
         ),
+        "lookup gradient added out of place (a table copy)": lambda s: without_deferred_scoring_gradient(
+            lambda: step(build(s), "fused", fused)
+        ),
     }
     if cpu_has_native_bf16() or args.bf16:  # emulated bf16 is ten times slower: skipped by default
         variants["ours + bf16 scoring"] = lambda s: step(build(s), "bf16", fused)
+    if args.only:
+        variants = {k: v for k, v in variants.items() if k == "ours" or any(o in k for o in args.only)}
     timings: dict[str, list[float]] = {name: [] for name in variants}
     for run in variants.values():  # warm-up
         for samples in sample_sets[:3]:
@@ -205,6 +226,9 @@ def main() -> None:
                 "batches_per_round": args.batches,
                 "rounds": args.rounds,
                 "rows": rows,
+                "torch": torch.__version__,
+                "cpu": cpu_name(),
+                "measured": time.strftime("%Y-%m-%d %H:%M"),
             },
             indent=2,
         )

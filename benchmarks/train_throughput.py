@@ -19,13 +19,15 @@ once with the fresh model. The JSON records the floating-point mode of the proce
 weights, their gradients and Adam's moments, and of one batch's softmax probabilities
 below float32's normal range (where subnormals arise: exp of very negative logits, and the
 cross-entropy gradient made from them). Writes JSON to
-``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``).
+``benchmarks/results/throughput-<model>-<data>.json`` (or ``--out``). The same shares are
+recorded after every segment (on its last batch, outside the timed window).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import time
@@ -87,6 +89,27 @@ def optimizer_moments(optimizer: torch.optim.Optimizer, name: str) -> list[torch
     return [state[name] for state in optimizer.state.values() if name in state]
 
 
+def subnormal_shares(
+    module: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch
+) -> dict[str, float]:
+    """Where subnormals arise: softmax probabilities below float32's normal range, and the
+    subnormal shares of the weights, their gradients and Adam's moments."""
+    params = list(module.parameters())
+    with torch.no_grad():
+        log_probabilities = torch.log_softmax(module(batch).float(), dim=1)
+    return {
+        "softmax_below_normal": float((log_probabilities < SMALLEST_NORMAL_LOG).float().mean()),
+        # the score gradient is (softmax - onehot) / B: subnormal from B times higher up
+        "score_gradient_below_normal": float(
+            (log_probabilities < SMALLEST_NORMAL_LOG + math.log(len(log_probabilities))).float().mean()
+        ),
+        "weights": subnormal_share(params),
+        "gradients": subnormal_share([p.grad for p in params if p.grad is not None]),
+        "adam_exp_avg": subnormal_share(optimizer_moments(optimizer, "exp_avg")),
+        "adam_exp_avg_sq": subnormal_share(optimizer_moments(optimizer, "exp_avg_sq")),
+    }
+
+
 def time_ranking(model: NeuralRecommender, data: Dataset, batch_size: int) -> tuple[float, float]:
     """Seconds of one full test ranking, and its HR@20."""
     started = time.perf_counter()
@@ -122,7 +145,8 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         trainer.step(module, optimizer, next(batches))
     epoch_batches = -(-len(data.train) // model.config.batch_size)
     reps = max((epoch_batches - args.warmup) // args.batches, 1) if args.epoch else args.reps
-    rates = []
+    rates: list[float] = []
+    segment_subnormals: list[dict[str, float]] = []
     for _ in range(reps):
         samples, started = 0, time.perf_counter()
         for _ in range(args.batches):
@@ -130,16 +154,10 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
             trainer.step(module, optimizer, batch)
             samples += batch.size
         rates.append(samples / (time.perf_counter() - started))
-    params = list(module.parameters())
-    with torch.no_grad():  # where subnormals arise: softmax probabilities below float32's normal range
-        log_probabilities = torch.log_softmax(module(next(batches)).float(), dim=1)
-    subnormals = {
-        "softmax_below_normal": float((log_probabilities < SMALLEST_NORMAL_LOG).float().mean()),
-        "weights": subnormal_share(params),
-        "gradients": subnormal_share([p.grad for p in params if p.grad is not None]),
-        "adam_exp_avg": subnormal_share(optimizer_moments(optimizer, "exp_avg")),
-        "adam_exp_avg_sq": subnormal_share(optimizer_moments(optimizer, "exp_avg_sq")),
-    }
+        segment_subnormals.append(  # outside the timed segment, on its last batch
+            {k: round(v, 6) for k, v in subnormal_shares(module, optimizer, batch).items()}
+        )
+    subnormals = subnormal_shares(module, optimizer, next(batches))
     module.eval()
     eval_seconds, hr20 = [], float("nan")
     for _ in range(args.eval_reps):
@@ -164,6 +182,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         "first_quarter_median": round(statistics.median(rates[:quarter]), 1),
         "last_quarter_median": round(statistics.median(rates[-quarter:]), 1),
         "subnormal_share_at_end": {k: round(v, 6) for k, v in subnormals.items()},
+        "subnormal_share_per_segment": segment_subnormals,
         "eval_seconds_fresh": None if fresh_eval is None else round(fresh_eval, 2),
         "eval_seconds": [round(s, 2) for s in eval_seconds],
         "eval_seconds_median": round(statistics.median(eval_seconds), 2) if eval_seconds else None,

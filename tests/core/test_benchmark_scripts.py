@@ -36,6 +36,9 @@ def test_train_throughput_with_no_ranking_repetition(tmp_path: Path) -> None:
         torch.set_num_threads(before)
     assert result["eval_seconds"] == [] and result["eval_seconds_median"] is None
     assert result["trained_test_HR@20"] is None and result["train_samples_per_s_median"] > 0
+    (segment,) = result["subnormal_share_per_segment"]  # one record per timed segment
+    assert set(segment) == set(result["subnormal_share_at_end"])
+    assert segment["score_gradient_below_normal"] >= segment["softmax_below_normal"]
 
 
 def test_soak_mix_has_the_bad_share_and_fits_the_session_cap() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from sessionrec.nn.scoring import score_items
+from sessionrec.nn import scoring
+from sessionrec.nn.scoring import lookup_items, score_items
 
 
 def test_scores_and_gradients_match_autograd_of_the_plain_formula() -> None:
@@ -66,3 +67,38 @@ def test_cached_item_columns_follow_the_weights() -> None:
     scorer.load_state_dict(state)  # replaced weights: cache dropped
     with torch.inference_mode():
         assert torch.equal(scorer(session), torch.zeros(3, 49))
+
+
+def test_lookup_gradient_is_added_in_place_into_the_scoring_gradient() -> None:
+    """Lookups then scoring of one table: the gradient is the dense formula's, and the
+    buffer the scoring backward wrote becomes ``.grad`` (the sparse rows added into it,
+    no copy of the table), also when an earlier lookup had no scoring after it."""
+    torch.manual_seed(0)
+    weight = torch.randn(12, 4, dtype=torch.float64, requires_grad=True)
+    nodes, more = torch.tensor([[3, 5, 5], [1, 11, 0]]), torch.tensor([2, 5])
+    targets = torch.tensor([4, 0])
+    written: list[int] = []
+    backward = scoring._ItemScores.backward
+
+    def recording(ctx, grad):  # type: ignore[no-untyped-def]
+        grads = backward(ctx, grad)
+        written.append(grads[1].data_ptr())
+        return grads
+
+    def loss(table_score, table_lookup) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        session = table_lookup(weight, nodes).sum(1) * table_lookup(weight, more)
+        return torch.nn.functional.cross_entropy(table_score(session, weight), targets)
+
+    loss(lambda s, w: s @ w[1:].T, lambda w, i: w[i]).backward()
+    expected, weight.grad = weight.grad, None
+    scoring._ItemScores.backward = staticmethod(recording)
+    try:
+        lookup_items(weight, nodes)  # a lookup no scoring follows: leaves an older alias
+        for _ in range(2):
+            loss(score_items, lookup_items).backward()
+            assert weight.grad.data_ptr() == written[-1]  # the scoring's buffer, not a copy
+            torch.testing.assert_close(weight.grad, expected, rtol=1e-12, atol=1e-12)
+            weight.grad = None
+    finally:
+        scoring._ItemScores.backward = backward
+    assert not any(ref() is weight for ref, _ in scoring._DEFERRED.values())  # the scoring took it

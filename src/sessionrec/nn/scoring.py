@@ -22,6 +22,7 @@ its formulation decides the trainer's speed on a CPU:
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -137,7 +138,7 @@ def score_items(
             return session @ columns
         split = split_for(session, embedding)
         return split.product(session, embedding[1:]) if split else F.linear(session, embedding[1:])
-    return _ItemScores.apply(session, embedding, bf16)
+    return _ItemScores.apply(session, _scored_table(embedding), bf16)
 
 
 def lookup_items(embedding: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
@@ -145,9 +146,45 @@ def lookup_items(embedding: torch.Tensor, indices: torch.Tensor) -> torch.Tensor
 
     The dense gradient of a lookup is a zero-filled copy of the whole [N + 1, d] table
     plus a scatter, then added to the scoring gradient: three passes over 17 MB per step
-    on Diginetica, about 15% of SR-GNN's step on a CPU. A sparse gradient is added in
-    place into the dense one that ``score_items`` leaves (autograd runs the scoring
-    backward first, as it was recorded last). Only for tables that ``score_items``
-    also uses: a table with only sparse gradients would not suit fused Adam.
+    on Diginetica, about 15% of SR-GNN's step on a CPU. A sparse gradient costs only its
+    rows, but autograd adds a sparse gradient into a dense one out of place (a copy of
+    the whole table: it treats sparse tensors as subclasses) when the dense one comes
+    first, as the scoring gradient does (the scoring is recorded last, so its backward
+    runs first). In place only when the sparse one arrives first. So under autograd the
+    first lookup of a table also records an alias of it (``_defer_scoring_gradient``),
+    which the next ``score_items`` of that table scores against: the alias's backward
+    node is older than every lookup, autograd runs nodes newest first, so the scoring
+    gradient reaches the table after the lookups' and the sparse rows are added into it
+    in place. Same gradient, bit for bit. Only for tables that ``score_items`` also
+    uses: a table with only sparse gradients would not suit fused Adam.
     """
+    if torch.is_grad_enabled() and embedding.requires_grad:
+        _defer_scoring_gradient(embedding)
     return F.embedding(indices, embedding, sparse=True)
+
+
+# table id -> (weak reference to the table, its alias); at most _DEFERRED_MAX entries, so
+# lookups that no scoring follows (models with their own loss) hold a few aliases at most.
+# Training runs in one thread; without autograd (ranking, serving) nothing is recorded.
+_DEFERRED: dict[int, tuple[weakref.ref[torch.Tensor], torch.Tensor]] = {}
+_DEFERRED_MAX = 4
+
+
+def _defer_scoring_gradient(embedding: torch.Tensor) -> None:
+    """Record an alias of ``embedding`` now, before the lookups (see ``lookup_items``)."""
+    held = _DEFERRED.get(id(embedding))
+    if held is not None and held[0]() is embedding:
+        return  # a later lookup of the same forward: the alias is already older
+    while len(_DEFERRED) >= _DEFERRED_MAX:
+        del _DEFERRED[next(iter(_DEFERRED))]
+    _DEFERRED[id(embedding)] = (weakref.ref(embedding), torch.ops.aten.alias(embedding))
+
+
+def _scored_table(embedding: torch.Tensor) -> torch.Tensor:
+    """The alias a lookup recorded for ``embedding`` (then forgotten), else ``embedding``.
+
+    An alias from an earlier forward whose graph was never run backward is still the same
+    table (a view of its storage) with the same gradient path, only older.
+    """
+    held = _DEFERRED.pop(id(embedding), None)
+    return held[1] if held is not None and held[0]() is embedding else embedding
