@@ -110,6 +110,51 @@ def test_sparse_fogcn_layer_equals_the_dense_reference_with_gradients(weighting:
         torch.testing.assert_close(got, want)
 
 
+def test_per_distance_layer_equals_the_reference_formula_with_gradients() -> None:
+    """One weight per bucket: the single sparse product equals the dense formula
+    h'_i = sum_j (w_ij . p) h_j / sum_j (w_ij . p), gradients w.r.t. H and w included."""
+    _, graph, w = toy_graph()
+    torch.manual_seed(2)
+    layer = FOGCNLayer(3, graph.n_buckets, importance="distance")
+    assert layer.weight.shape == (graph.n_buckets,)
+    with torch.no_grad():
+        layer.weight.normal_(0, 1.0)
+    hidden = torch.randn(4, 3, requires_grad=True)
+    out = layer(hidden, graph)
+    p = torch.softmax(layer.weight, dim=0)
+    scores = w @ p  # [N, N]: w_ij . p, by hand
+    by_hand = scores @ hidden / scores.sum(1, keepdim=True).clamp(min=1e-30)
+    reference = dense_code_layer(hidden, layer.weight[:, None].expand(-1, 3), w)
+    torch.testing.assert_close(out, reference)
+    torch.testing.assert_close(out, by_hand)
+    assert out[3].abs().sum() == 0  # item 4 has no edge
+    upstream = torch.randn(4, 3)
+    grads = torch.autograd.grad(out, (hidden, layer.weight), upstream)
+    expected = torch.autograd.grad(reference, (hidden, layer.weight), upstream)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
+    assert grads[1].abs().sum() > 0  # the distance weights do receive a gradient
+    # the per-feature layer with equal columns computes the same
+    feature = FOGCNLayer(3, graph.n_buckets)
+    with torch.no_grad():
+        feature.weight.copy_(layer.weight[:, None].expand(-1, 3))
+    torch.testing.assert_close(feature(hidden, graph), out)
+    torch.testing.assert_close(layer.importance(), p[:, None].expand(-1, 3))
+
+
+def test_pattern_product_and_count_mix_pass_gradcheck() -> None:
+    from sessionrec.nn.fogcn import count_mix, pattern_product
+
+    _, graph, _ = toy_graph()
+    graph = graph.double()
+    edges = graph.receivers.shape[0]
+    values = torch.rand(edges, dtype=torch.float64, requires_grad=True)
+    hidden = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(graph.n_buckets, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, h: pattern_product(v, h, graph), (values, hidden))
+    assert torch.autograd.gradcheck(lambda p: count_mix(p, graph), (weights,))
+
+
 def test_bucket_mix_backward_passes_gradcheck() -> None:
     from sessionrec.nn.fogcn import bucket_mix
 

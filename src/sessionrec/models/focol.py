@@ -87,6 +87,9 @@ class FOCOLConfig(NeuralConfig):
     graph: Literal["fine", "simple", "none"] = "fine"  # FOG; FOCOL-SG; FOCOL-NG
     max_distance: int = 10  # distances beyond share a bucket; 0: every distance (the code)
     fogcn_weighting: Literal["code", "paper"] = "code"
+    # one importance weight per distance bucket shared by the features (fast: one sparse
+    # product per layer), or one per bucket and feature (the code and the paper)
+    fogcn_importance: Literal["distance", "feature"] = "distance"
     transformer_dropout: float = 0.1
     cl_weight: float = 0.03  # beta; 0: no CSRL (FOCOL-NCL)
     cl_negatives: int = 32
@@ -122,6 +125,10 @@ class FOCOLConfig(NeuralConfig):
             self.graph != "simple" or self.fogcn_weighting == "code",
             "graph='simple' fixes the weights of the code's linear form: use fogcn_weighting='code'",
         )
+        check(
+            self.fogcn_weighting != "paper" or self.fogcn_importance == "feature",
+            "Eq. 3 weighs every feature: fogcn_weighting='paper' needs fogcn_importance='feature'",
+        )
 
     @property
     def augmentations(self) -> tuple[str, ...]:
@@ -150,9 +157,20 @@ class FOCOLModule(CachedItemColumns):
         self.graph: BucketGraph | None = None
         if config.graph != "none":
             halves = graph_halves(prepared, n_items, config.graph)
-            self.graph = BucketGraph(halves, with_edges=config.fogcn_weighting == "paper")
+            per_feature = config.fogcn_importance == "feature"
+            code = config.fogcn_weighting == "code"
+            self.graph = BucketGraph(
+                halves, with_edges=not (per_feature and code), with_buckets=per_feature and code
+            )
             learn = config.graph == "fine"
-            self.fogcn = FOGCN(dim, self.graph.n_buckets, config.gnn_layers, config.fogcn_weighting, learn)
+            self.fogcn = FOGCN(
+                dim,
+                self.graph.n_buckets,
+                config.gnn_layers,
+                config.fogcn_weighting,
+                learn,
+                config.fogcn_importance,
+            )
         self.sampler = ContrastiveSampler(prepared) if config.cl_weight > 0 else None
         self._cl_loss: torch.Tensor | None = None
         self._table: torch.Tensor | None = None
@@ -304,6 +322,7 @@ register_preset(
     "focol",
     "the paper's equations: exp-softmax FOGCN (Eq. 3), dot-product CL (Eq. 11), N(0, 0.1) init",
     fogcn_weighting="paper",
+    fogcn_importance="feature",
     cl_similarity="dot",
     cl_temperature=1.0,
     augment_inputs=True,
