@@ -155,6 +155,36 @@ def test_pattern_product_and_count_mix_pass_gradcheck() -> None:
     assert torch.autograd.gradcheck(lambda p: count_mix(p, graph), (weights,))
 
 
+@pytest.mark.parametrize(
+    ("weighting", "importance"), [("code", "distance"), ("code", "feature"), ("paper", "feature")]
+)
+def test_reordered_graph_gives_the_same_embeddings_and_gradients(weighting: str, importance: str) -> None:
+    fog = fine_grained_graph(SESSIONS, n_items=4, max_distance=2)
+    halves = [sp.csr_array(m[1:, 1:]) for m in fog.halves()]
+    per_feature = importance == "feature" and weighting == "code"
+    plain, reordered = (
+        BucketGraph(halves, with_edges=not per_feature, with_buckets=per_feature, reorder=r)
+        for r in (False, True)
+    )
+    assert reordered.order is not None and sorted(reordered.order.tolist()) == [0, 1, 2, 3]
+    torch.manual_seed(3)
+    model = FOGCN(3, plain.n_buckets, layers=2, weighting=weighting, importance=importance)
+    for layer in model.layers:
+        with torch.no_grad():
+            layer.weight.normal_(0, 0.5)
+    embeddings = torch.randn(4, 3, requires_grad=True)
+    outputs = [model(embeddings, graph) for graph in (plain, reordered)]
+    torch.testing.assert_close(outputs[1], outputs[0])
+    upstream = torch.randn(4, 3)
+    parameters = (embeddings, *(layer.weight for layer in model.layers))
+    for got, want in zip(
+        torch.autograd.grad(outputs[1], parameters, upstream),
+        torch.autograd.grad(outputs[0], parameters, upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want)
+
+
 def test_bucket_mix_backward_passes_gradcheck() -> None:
     from sessionrec.nn.fogcn import bucket_mix
 

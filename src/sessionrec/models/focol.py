@@ -32,6 +32,13 @@ Where the official code departs from the paper, a flag chooses; the defaults fol
   gains and biases keep their defaults, which the paper surely meant).
 - no learning-rate schedule, patience 1 (the code's early stopping).
 Departures from both:
+- ``fogcn_importance="distance"`` (the default): one importance weight per distance bucket
+  and layer, shared by the features (softmax over the buckets as the code), so that each
+  FOGCN layer is one sparse matrix on the edge pattern, w_ij . p / sum_j w_ij . p; the
+  code and the paper learn one weight per bucket and feature (``"feature"``, 2K + 2 sparse
+  products per layer, about 10x slower per step; Eq. 3 always uses it). The two forms agree
+  when every feature has the same weights (as at initialisation); the quick check in
+  ``benchmarks/README.md`` compares them on Diginetica;
 - distances past ``max_distance`` (10) share one bucket per direction (the code keeps every
   distance up to the longest session: ``max_distance=0``); ``benchmarks/focol_graph.py``
   measures what the cap changes on Diginetica;
@@ -160,7 +167,10 @@ class FOCOLModule(CachedItemColumns):
             per_feature = config.fogcn_importance == "feature"
             code = config.fogcn_weighting == "code"
             self.graph = BucketGraph(
-                halves, with_edges=not (per_feature and code), with_buckets=per_feature and code
+                halves,
+                with_edges=not (per_feature and code),
+                with_buckets=per_feature and code,
+                reorder=True,
             )
             learn = config.graph == "fine"
             self.fogcn = FOGCN(
@@ -328,6 +338,12 @@ register_preset(
     augment_inputs=True,
     dropout_main=False,
     init="paper",
+)
+register_preset(
+    "focol-feature",
+    "focol",
+    "the code's FOGCN importance: one weight per distance bucket and feature (slow)",
+    fogcn_importance="feature",
 )
 register_preset("focol-ng", "focol", "ablation: no FOGCN (E_g = E^(0))", graph="none")
 register_preset(
