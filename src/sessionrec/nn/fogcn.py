@@ -49,8 +49,8 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 import torch
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from torch import nn
 
 
