@@ -17,6 +17,9 @@
   the capped model is given the same weights up to K and, past it, their count-weighted mean
   (the best single weight); the relative error ||E_g(capped) - E_g(exact)|| / ||E_g(exact)||
   of the 3-layer output is reported. At equal weights (the initial state) both are identical.
+  Likewise for one weight per distance (FOCOL's default) against one per distance and
+  feature (the code's): per-feature weights = softmax of N(0, s^2) logits (s = 0.3, 1), the
+  per-distance form given their mean over the features.
 """
 
 from __future__ import annotations
@@ -104,6 +107,23 @@ def cap_error_per_distance(exact: FineGrainedGraph, capped: FineGrainedGraph, di
     return float((approx - reference).norm() / reference.norm())
 
 
+def per_distance_error(capped: FineGrainedGraph, dim: int, layers: int, spread: float) -> float:
+    """Relative error of E_g with one weight per distance against one per distance and feature.
+
+    Per-feature weights P = softmax over buckets of N(0, spread^2) logits; the per-distance
+    form gets their mean over the features (figure 4's expectation curve).
+    """
+    halves = [sp.csr_array(m[1:, 1:]) for m in capped.halves()]
+    graph = BucketGraph(halves, with_edges=True, with_buckets=True)
+    torch.manual_seed(0)
+    weights = torch.softmax(spread * torch.randn(capped.n_buckets, dim), dim=0)
+    embeddings = torch.randn(capped.n_items, dim)
+    with torch.no_grad():
+        reference = propagate(embeddings, weights, graph, layers)
+        approx = propagate(embeddings, weights.mean(1), graph, layers)
+    return float((approx - reference).norm() / reference.norm())
+
+
 def cap_error(exact: FineGrainedGraph, capped: FineGrainedGraph, dim: int, layers: int) -> dict[str, float]:
     """Relative error of the capped E_g against the exact one at random weights (see the docstring)."""
     k, big = capped.max_distance, exact.max_distance
@@ -176,6 +196,12 @@ def main() -> None:
             fogcn_seconds(bucket_graph(capped), args.dim, args.layers, args.feature_reps, "feature"), 3
         ),
         **{k: round(v, 5) for k, v in cap_error(exact, capped, args.dim, args.layers).items()},
+        **{
+            f"relative_error_per_distance_vs_per_feature_spread_{spread}": round(
+                per_distance_error(capped, args.dim, args.layers, spread), 5
+            )
+            for spread in (0.3, 1.0)
+        },
         "relative_error_random_weights_per_distance": round(
             cap_error_per_distance(exact, capped, args.dim, args.layers), 5
         ),
