@@ -35,8 +35,8 @@ Departures from both:
 - ``fogcn_importance="distance"`` (the default): one importance weight per distance bucket
   and layer, shared by the features (softmax over the buckets as the code), so that each
   FOGCN layer is one sparse matrix on the edge pattern, w_ij . p / sum_j w_ij . p; the
-  code and the paper learn one weight per bucket and feature (``"feature"``, 2K + 2 sparse
-  products per layer, about 10x slower per step; Eq. 3 always uses it). The two forms agree
+  code and the paper learn one weight per bucket and feature (``"feature"``: 2K + 2 sparse
+  products per layer and direction instead of one; Eq. 3 always uses it). The two forms agree
   when every feature has the same weights (as at initialisation); the quick check in
   ``benchmarks/README.md`` compares them on Diginetica;
 - distances past ``max_distance`` (10) share one bucket per direction (the code keeps every
