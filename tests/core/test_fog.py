@@ -110,6 +110,81 @@ def test_sparse_fogcn_layer_equals_the_dense_reference_with_gradients(weighting:
         torch.testing.assert_close(got, want)
 
 
+def test_per_distance_layer_equals_the_reference_formula_with_gradients() -> None:
+    """One weight per bucket: the single sparse product equals the dense formula
+    h'_i = sum_j (w_ij . p) h_j / sum_j (w_ij . p), gradients w.r.t. H and w included."""
+    _, graph, w = toy_graph()
+    torch.manual_seed(2)
+    layer = FOGCNLayer(3, graph.n_buckets, importance="distance")
+    assert layer.weight.shape == (graph.n_buckets,)
+    with torch.no_grad():
+        layer.weight.normal_(0, 1.0)
+    hidden = torch.randn(4, 3, requires_grad=True)
+    out = layer(hidden, graph)
+    p = torch.softmax(layer.weight, dim=0)
+    scores = w @ p  # [N, N]: w_ij . p, by hand
+    by_hand = scores @ hidden / scores.sum(1, keepdim=True).clamp(min=1e-30)
+    reference = dense_code_layer(hidden, layer.weight[:, None].expand(-1, 3), w)
+    torch.testing.assert_close(out, reference)
+    torch.testing.assert_close(out, by_hand)
+    assert out[3].abs().sum() == 0  # item 4 has no edge
+    upstream = torch.randn(4, 3)
+    grads = torch.autograd.grad(out, (hidden, layer.weight), upstream)
+    expected = torch.autograd.grad(reference, (hidden, layer.weight), upstream)
+    for got, want in zip(grads, expected, strict=True):
+        torch.testing.assert_close(got, want)
+    assert grads[1].abs().sum() > 0  # the distance weights do receive a gradient
+    # the per-feature layer with equal columns computes the same
+    feature = FOGCNLayer(3, graph.n_buckets)
+    with torch.no_grad():
+        feature.weight.copy_(layer.weight[:, None].expand(-1, 3))
+    torch.testing.assert_close(feature(hidden, graph), out)
+    torch.testing.assert_close(layer.importance(), p[:, None].expand(-1, 3))
+
+
+def test_pattern_product_and_count_mix_pass_gradcheck() -> None:
+    from sessionrec.nn.fogcn import count_mix, pattern_product
+
+    _, graph, _ = toy_graph()
+    graph = graph.double()
+    edges = graph.receivers.shape[0]
+    values = torch.rand(edges, dtype=torch.float64, requires_grad=True)
+    hidden = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(graph.n_buckets, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda v, h: pattern_product(v, h, graph), (values, hidden))
+    assert torch.autograd.gradcheck(lambda p: count_mix(p, graph), (weights,))
+
+
+@pytest.mark.parametrize(
+    ("weighting", "importance"), [("code", "distance"), ("code", "feature"), ("paper", "feature")]
+)
+def test_reordered_graph_gives_the_same_embeddings_and_gradients(weighting: str, importance: str) -> None:
+    fog = fine_grained_graph(SESSIONS, n_items=4, max_distance=2)
+    halves = [sp.csr_array(m[1:, 1:]) for m in fog.halves()]
+    per_feature = importance == "feature" and weighting == "code"
+    plain, reordered = (
+        BucketGraph(halves, with_edges=not per_feature, with_buckets=per_feature, reorder=r)
+        for r in (False, True)
+    )
+    assert reordered.order is not None and sorted(reordered.order.tolist()) == [0, 1, 2, 3]
+    torch.manual_seed(3)
+    model = FOGCN(3, plain.n_buckets, layers=2, weighting=weighting, importance=importance)
+    for layer in model.layers:
+        with torch.no_grad():
+            layer.weight.normal_(0, 0.5)
+    embeddings = torch.randn(4, 3, requires_grad=True)
+    outputs = [model(embeddings, graph) for graph in (plain, reordered)]
+    torch.testing.assert_close(outputs[1], outputs[0])
+    upstream = torch.randn(4, 3)
+    parameters = (embeddings, *(layer.weight for layer in model.layers))
+    for got, want in zip(
+        torch.autograd.grad(outputs[1], parameters, upstream),
+        torch.autograd.grad(outputs[0], parameters, upstream),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want)
+
+
 def test_bucket_mix_backward_passes_gradcheck() -> None:
     from sessionrec.nn.fogcn import bucket_mix
 

@@ -32,6 +32,13 @@ Where the official code departs from the paper, a flag chooses; the defaults fol
   gains and biases keep their defaults, which the paper surely meant).
 - no learning-rate schedule, patience 1 (the code's early stopping).
 Departures from both:
+- ``fogcn_importance="distance"`` (the default): one importance weight per distance bucket
+  and layer, shared by the features (softmax over the buckets as the code), so that each
+  FOGCN layer is one sparse matrix on the edge pattern, w_ij . p / sum_j w_ij . p; the
+  code and the paper learn one weight per bucket and feature (``"feature"``: 2K + 2 sparse
+  products per layer and direction instead of one; Eq. 3 always uses it). The two forms agree
+  when every feature has the same weights (as at initialisation); the quick check in
+  ``benchmarks/README.md`` compares them on Diginetica;
 - distances past ``max_distance`` (10) share one bucket per direction (the code keeps every
   distance up to the longest session: ``max_distance=0``); ``benchmarks/focol_graph.py``
   measures what the cap changes on Diginetica;
@@ -87,6 +94,9 @@ class FOCOLConfig(NeuralConfig):
     graph: Literal["fine", "simple", "none"] = "fine"  # FOG; FOCOL-SG; FOCOL-NG
     max_distance: int = 10  # distances beyond share a bucket; 0: every distance (the code)
     fogcn_weighting: Literal["code", "paper"] = "code"
+    # one importance weight per distance bucket shared by the features (fast: one sparse
+    # product per layer), or one per bucket and feature (the code and the paper)
+    fogcn_importance: Literal["distance", "feature"] = "distance"
     transformer_dropout: float = 0.1
     cl_weight: float = 0.03  # beta; 0: no CSRL (FOCOL-NCL)
     cl_negatives: int = 32
@@ -122,6 +132,10 @@ class FOCOLConfig(NeuralConfig):
             self.graph != "simple" or self.fogcn_weighting == "code",
             "graph='simple' fixes the weights of the code's linear form: use fogcn_weighting='code'",
         )
+        check(
+            self.fogcn_weighting != "paper" or self.fogcn_importance == "feature",
+            "Eq. 3 weighs every feature: fogcn_weighting='paper' needs fogcn_importance='feature'",
+        )
 
     @property
     def augmentations(self) -> tuple[str, ...]:
@@ -150,9 +164,23 @@ class FOCOLModule(CachedItemColumns):
         self.graph: BucketGraph | None = None
         if config.graph != "none":
             halves = graph_halves(prepared, n_items, config.graph)
-            self.graph = BucketGraph(halves, with_edges=config.fogcn_weighting == "paper")
+            per_feature = config.fogcn_importance == "feature"
+            code = config.fogcn_weighting == "code"
+            self.graph = BucketGraph(
+                halves,
+                with_edges=not (per_feature and code),
+                with_buckets=per_feature and code,
+                reorder=True,
+            )
             learn = config.graph == "fine"
-            self.fogcn = FOGCN(dim, self.graph.n_buckets, config.gnn_layers, config.fogcn_weighting, learn)
+            self.fogcn = FOGCN(
+                dim,
+                self.graph.n_buckets,
+                config.gnn_layers,
+                config.fogcn_weighting,
+                learn,
+                config.fogcn_importance,
+            )
         self.sampler = ContrastiveSampler(prepared) if config.cl_weight > 0 else None
         self._cl_loss: torch.Tensor | None = None
         self._table: torch.Tensor | None = None
@@ -304,11 +332,18 @@ register_preset(
     "focol",
     "the paper's equations: exp-softmax FOGCN (Eq. 3), dot-product CL (Eq. 11), N(0, 0.1) init",
     fogcn_weighting="paper",
+    fogcn_importance="feature",
     cl_similarity="dot",
     cl_temperature=1.0,
     augment_inputs=True,
     dropout_main=False,
     init="paper",
+)
+register_preset(
+    "focol-feature",
+    "focol",
+    "the code's FOGCN importance: one weight per distance bucket and feature (slow)",
+    fogcn_importance="feature",
 )
 register_preset("focol-ng", "focol", "ablation: no FOGCN (E_g = E^(0))", graph="none")
 register_preset(
