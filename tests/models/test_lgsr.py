@@ -253,3 +253,94 @@ def test_lazy_adam_takes_sparse_adams_steps() -> None:
 def test_walks_per_batch_rounds_the_pair_budget_to_whole_walks() -> None:
     # a full walk of 50 with 8 before / 7 after holds 364 + 322 = 686 pairs: 8192 / 686 -> 12 walks
     assert create("lgsr").config.walks_per_batch == 12
+
+
+def test_a_row_wise_skipgram_step_equals_the_sparse_step_on_the_whole_tables() -> None:
+    # the training pass gathers the batch's rows, takes their dense gradients and updates
+    # them with LazyAdam.step_rows: the same step as autograd on the full tables + step()
+    torch.manual_seed(1)
+    n_ranks, dim = 7, 4
+    walks = torch.tensor([[1, 2, 3, 2, 0], [4, 1, 5, 6, 7]])
+    rank = torch.tensor([-1, 2, 0, 5, 1, 4, 3, 6])
+    chosen = torch.tensor([0, 5, 3])
+    negatives = Negatives(chosen, expected_log_count(chosen, n_ranks, 9), 9)
+    results = []
+    for row_wise in (False, True):
+        torch.manual_seed(2)
+        emb = torch.nn.Parameter(torch.randn(8, dim))
+        skipgram = SkipGram(n_ranks, dim, "nce", sparse=True)
+        optimizer = LazyAdam([emb, *skipgram.parameters()], lr=0.05)
+        for _ in range(3):
+            if row_wise:
+                rows = skipgram.rows(walks, rank[walks], negatives, 2, 1)
+                leaves = [
+                    emb.detach()[rows.items].requires_grad_(),
+                    skipgram.theta.detach()[rows.ranks].requires_grad_(),
+                    skipgram.bias.detach()[rows.ranks, 0].requires_grad_(),
+                ]
+                skipgram.rows_loss(*leaves, rows).backward()
+                tables = (emb, skipgram.theta, skipgram.bias)
+                grads = [g.grad.view(-1, *t.shape[1:]) for g, t in zip(leaves, tables, strict=True)]
+                optimizer.step_rows(
+                    list(zip(tables, (rows.items, rows.ranks, rows.ranks), grads, strict=True))
+                )
+            else:
+                for p in (emb, *skipgram.parameters()):
+                    p.grad = None
+                skipgram(emb, walks, rank[walks], negatives, 2, 1).backward()
+                optimizer.step()
+        results.append(
+            [emb.detach().clone(), skipgram.theta.detach().clone(), skipgram.bias.detach().clone()]
+        )
+    for a, b in zip(*results, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_skipgram_passes_leave_the_mean_item_embedding_in_place_and_both_losses_unchanged() -> None:
+    # The bug: with shared Zipfian negatives, the passes push every item embedding along one
+    # common direction (on Diginetica 92% of the mean row norm after 4,000 batches); the
+    # recommender's inputs then look alike and it stalls. "restore" moves that drift to the
+    # skip-gram's bias, which leaves every skip-gram logit and every score softmax unchanged.
+    cycle = [[1, 2, 3, 4, 1, 2], [3, 4, 1], [5, 6, 7, 8, 5, 6], [7, 8, 5]]
+    split = tiny_split(cycle * 5, 8)
+    settings = {
+        "embedding_dim": 8,
+        "walks_per_node": 20,
+        "walk_length": 12,
+        "negatives": 4,
+        "skipgram_batch": 128,
+        "skipgram_passes": 3,
+        "skipgram_stop_delta": 0.0,
+    }
+    drifts = {}
+    for mode in ("free", "restore"):
+        model = create("lgsr", skipgram_mean=mode, **settings)
+        module = model.setup(split)
+        before = module.embedding.weight.detach()[1:].mean(0).clone()
+        figures = module.before_epoch(0, 0.05, 0)
+        after = module.embedding.weight.detach()[1:].mean(0)
+        drifts[mode] = (figures["skipgram_mean_drift"], float((after - before).norm()))
+    assert drifts["free"][0] == pytest.approx(drifts["free"][1], rel=1e-5) and drifts["free"][1] > 0.05
+    assert drifts["restore"][0] > 0.05 and drifts["restore"][1] < 1e-6  # drifted, then put back
+
+    # the shift is invisible to both losses: a skip-gram batch, and the score softmax of a
+    # session vector (the recommender's inputs do change: that is the point)
+    module = create("lgsr", **settings).setup(split)
+    assert isinstance(module, LGSRModule) and module.skipgram is not None and module.ranks is not None
+    walks = torch.tensor([[1, 2, 3, 4, 1], [5, 6, 7, 0, 0]])
+    chosen = torch.tensor([0, 3])
+    negatives = Negatives(chosen, expected_log_count(chosen, module.skipgram.n_ranks, 5), 5)
+    session = torch.randn(2, 8)
+
+    def losses() -> tuple[float, torch.Tensor]:
+        assert module.skipgram is not None and module.ranks is not None
+        table = module.embedding.weight.detach()
+        sg = module.skipgram(table, walks, module.ranks[walks], negatives, 8, 7)
+        return float(sg.detach()), torch.log_softmax(session @ table[1:].T, 1)
+
+    sg_before, scores_before = losses()
+    torch.manual_seed(0)
+    module.restore_mean(torch.randn(8))
+    sg_after, scores_after = losses()
+    assert sg_after == pytest.approx(sg_before, rel=1e-5)
+    torch.testing.assert_close(scores_after, scores_before)

@@ -27,7 +27,16 @@ Losses, averaged over the batch's pairs (input x, label c), with
 
 The negatives' logits depend on the input only, so they are computed once per distinct
 input item of the batch and weighted by its number of pairs (about 15x fewer products
-than one per pair, the same loss); the accidental hits are read back from those logits.
+than one per pair, the same loss); an accidental hit (a pair whose label is one of the
+negatives) lowers that weight for that negative by one.
+
+A batch touches few rows: U distinct input items of E and K distinct output ranks (the
+labels' and the negatives'). ``batch_rows`` indexes them once (``BatchRows``) and
+``SkipGram.rows_loss`` computes the loss from those rows alone, [U, d], [K, d] and [K],
+so a training step can take dense gradients of the gathered rows and update the tables
+row-wise (``nn.lazy_adam.LazyAdam.step_rows``) without sparse tensors;
+``SkipGram.forward`` gathers the rows from the full tables itself (autograd through the
+gather).
 """
 
 from __future__ import annotations
@@ -93,10 +102,63 @@ def window_mask(valid: torch.Tensor, left: int, right: int) -> torch.Tensor:
     return band & valid[:, :, None] & valid[:, None, :]
 
 
+@dataclass(frozen=True)
+class BatchRows:
+    """The rows one batch of walks touches, and how its pairs index them.
+
+    ``items`` [U]: distinct items of the walks (rows of E, padding 0 included when present);
+    ``item_index`` [W, L]: each walk position's row in ``items``; ``ranks`` [K]: distinct
+    output ranks (the labels' and the negatives'); ``label_index`` [W, L] and
+    ``negative_index`` [S]: rows in ``ranks``; ``log_q`` [K]: log Q of each output row;
+    ``pairs`` [W, j, i]: the window's pairs (input j, centre i); ``weight`` [U, S]: how many
+    pairs have that input and do not have that negative as their label; ``n_pairs``.
+    """
+
+    items: torch.Tensor
+    item_index: torch.Tensor
+    ranks: torch.Tensor
+    label_index: torch.Tensor
+    negative_index: torch.Tensor
+    log_q: torch.Tensor
+    pairs: torch.Tensor
+    weight: torch.Tensor
+    n_pairs: int
+
+
+def batch_rows(
+    walks: torch.Tensor, ranks: torch.Tensor, negatives: Negatives, n_ranks: int, left: int, right: int
+) -> BatchRows:
+    """Index a batch of ``walks`` [W, L] (items, 0 = padding) with their ``ranks`` [W, L]."""
+    pairs = window_mask(walks != 0, left, right)
+    items, item_index = torch.unique(walks, return_inverse=True)
+    label = ranks.clamp(min=0)
+    n_labels = label.numel()
+    out_ranks, out_index = torch.unique(torch.cat([label.flatten(), negatives.ranks]), return_inverse=True)
+    label_index, negative_index = out_index[:n_labels].view(label.shape), out_index[n_labels:]
+    log_q = expected_log_count(out_ranks, n_ranks, negatives.tries or None)
+    per_input = pairs.sum(2)  # [W, j]: pairs with position j as input
+    weight = torch.zeros(len(items), len(negatives.ranks), dtype=torch.float32, device=walks.device)
+    weight += torch.zeros(len(items), dtype=torch.float32, device=walks.device).index_add_(
+        0, item_index.flatten(), per_input.flatten().float()
+    )[:, None]
+    slot = torch.full((len(out_ranks),), -1, dtype=torch.int64, device=walks.device)
+    slot[negative_index] = torch.arange(len(negative_index), device=walks.device)
+    label_slot = slot[label_index]  # [W, i]: the label's slot among the negatives, or -1
+    hits = pairs & (label_slot >= 0)[:, None, :]
+    if bool(hits.any()):
+        w, j, i = hits.nonzero(as_tuple=True)
+        ones = torch.ones(len(w), dtype=weight.dtype, device=weight.device)
+        weight.index_put_((item_index[w, j], label_slot[w, i]), -ones, accumulate=True)
+    return BatchRows(
+        items, item_index, out_ranks, label_index, negative_index, log_q, pairs, weight, int(pairs.sum())
+    )
+
+
 class SkipGram(nn.Module):
     """Output table theta [R, d] and bias b [R] over ranks; the loss of a batch of walks.
 
-    ``sparse=True`` gives every lookup a sparse gradient (for ``torch.optim.SparseAdam``).
+    ``sparse=True`` gives every lookup of ``forward`` a sparse gradient (for
+    ``torch.optim.SparseAdam``).
     """
 
     def __init__(self, n_ranks: int, dim: int, loss: str = "nce", sparse: bool = True) -> None:
@@ -113,6 +175,30 @@ class SkipGram(nn.Module):
         nn.init.uniform_(self.theta, -bound, bound)
         nn.init.zeros_(self.bias)
 
+    def rows(
+        self, walks: torch.Tensor, ranks: torch.Tensor, negatives: Negatives, left: int, right: int
+    ) -> BatchRows:
+        return batch_rows(walks, ranks, negatives, self.n_ranks, left, right)
+
+    def rows_loss(
+        self, inputs: torch.Tensor, outputs: torch.Tensor, bias: torch.Tensor, rows: BatchRows
+    ) -> torch.Tensor:
+        """Mean loss over the batch's pairs from its rows: ``inputs`` [U, d] = E[rows.items],
+        ``outputs`` [K, d] = theta[rows.ranks], ``bias`` [K] = b[rows.ranks]."""
+        if rows.n_pairs == 0:
+            return inputs.sum() * 0.0 + outputs.sum() * 0.0 + bias.sum() * 0.0
+        correct = self.loss_kind == "nce"
+        # positives: [W, j, i] = e_{w_j} . theta_{w_i} (+ b - log Q in NCE)
+        logits = inputs[rows.item_index] @ outputs[rows.label_index].transpose(1, 2)
+        negative_logits = inputs @ outputs[rows.negative_index].T  # [U, S]
+        if correct:
+            shift = bias - rows.log_q.to(bias.dtype)  # [K]
+            logits = logits + shift[rows.label_index][:, None, :]
+            negative_logits = negative_logits + shift[rows.negative_index]
+        positive = (F.softplus(-logits) * rows.pairs).sum()
+        negative = (F.softplus(negative_logits) * rows.weight).sum()
+        return (positive + negative) / rows.n_pairs
+
     def forward(
         self,
         embedding: torch.Tensor,
@@ -124,38 +210,8 @@ class SkipGram(nn.Module):
     ) -> torch.Tensor:
         """Mean loss over the pairs of ``walks`` [W, L] (items, 0 = padding); ``ranks`` [W, L]
         their ranks (any value at padding); ``embedding`` the shared item table [N + 1, d]."""
-        valid = walks != 0
-        pairs = window_mask(valid, left, right)  # [W, j, i]
-        n_pairs = pairs.sum()
-        if int(n_pairs) == 0:
-            return embedding.sum() * 0.0
-        correct = self.loss_kind == "nce"
-        label = ranks.clamp(min=0)
-        inputs = F.embedding(walks, embedding, sparse=self.sparse)  # [W, L, d]
-        outputs = F.embedding(label, self.theta, sparse=self.sparse)
-        logits = inputs @ outputs.transpose(1, 2)  # [W, j, i] = e_{w_j} . theta_{w_i}
-        if correct:  # s(x, c) - log Q(c): Q of a true label is its expected count in the sample
-            bias = F.embedding(label, self.bias, sparse=self.sparse).squeeze(2)
-            log_q = expected_log_count(label.flatten(), self.n_ranks, negatives.tries or None)
-            logits = logits + (bias - log_q.view(label.shape).to(logits.dtype))[:, None, :]
-        positive = F.softplus(-logits)[pairs].sum()
-        # negatives: once per distinct input item, weighted by its number of pairs
-        unique, inverse = torch.unique(walks, return_inverse=True)
-        weight = torch.zeros(len(unique), dtype=logits.dtype, device=logits.device)
-        weight.index_add_(0, inverse.flatten(), pairs.sum(2).flatten().to(logits.dtype))
-        neg_out = F.embedding(negatives.ranks, self.theta, sparse=self.sparse)
-        neg_logits = F.embedding(unique, embedding, sparse=self.sparse) @ neg_out.T  # [U, S]
-        if correct:
-            neg_bias = F.embedding(negatives.ranks, self.bias, sparse=self.sparse).squeeze(1)
-            neg_logits = neg_logits + neg_bias - negatives.log_q.to(neg_logits.dtype)
-        neg_terms = F.softplus(neg_logits)
-        negative = (neg_terms * weight[:, None]).sum()
-        # accidental hits: a pair whose label is one of the negatives drops that negative
-        slot = torch.full((self.n_ranks,), -1, dtype=torch.int64, device=walks.device)
-        slot[negatives.ranks] = torch.arange(len(negatives.ranks), device=walks.device)
-        label_slot = slot[label]  # [W, i]
-        hits = pairs & (label_slot >= 0)[:, None, :]
-        if bool(hits.any()):
-            w, j, i = hits.nonzero(as_tuple=True)
-            negative = negative - neg_terms[inverse[w, j], label_slot[w, i]].sum()
-        return (positive + negative) / n_pairs
+        rows = self.rows(walks, ranks, negatives, left, right)
+        inputs = F.embedding(rows.items, embedding, sparse=self.sparse)
+        outputs = F.embedding(rows.ranks, self.theta, sparse=self.sparse)
+        bias = F.embedding(rows.ranks, self.bias, sparse=self.sparse).squeeze(1)
+        return self.rows_loss(inputs, outputs, bias, rows)
