@@ -13,7 +13,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[serve,plots,parquet,tune,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[serve,plots,parquet,tune,ann,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -34,6 +34,14 @@ def serve(
     batch_wait_ms: Annotated[float, typer.Option(help="Micro-batching window in milliseconds.")] = 2.0,
     max_batch_size: Annotated[int, typer.Option(help="Most sessions scored in one model call.")] = 64,
     torch_threads: Annotated[int | None, typer.Option(help="torch.set_num_threads for scoring.")] = None,
+    ann: Annotated[
+        bool,
+        typer.Option(
+            "--ann",
+            help="Approximate top-k from an item index (FAISS HNSW, the 'ann' extra): the one saved "
+            "with the model, else one built at start-up. Inner-product models only.",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
@@ -56,8 +64,9 @@ def serve(
         batch_wait_ms=batch_wait_ms,
         max_batch_size=max_batch_size,
         torch_threads=torch_threads,
+        approximate=ann,
     )
-    _check_run(run_dir)
+    _check_run(run_dir, ann)
     if config.store != "memory":
         _check_redis(config.store)
     if not 0 <= port <= 65535:
@@ -73,7 +82,7 @@ def banner(run_dir: Path, host: str, port: int, store: str) -> str:
     return f"serving {run_dir} on http://{host}:{port} (docs at /docs, store: {redact_url(store)})"
 
 
-def _check_run(run_dir: Path) -> None:
+def _check_run(run_dir: Path, ann: bool = False) -> None:
     """Fail before binding the port when the run cannot be served (the model itself loads later)."""
     from sessionrec.models.base import read_model_meta
     from sessionrec.runs import Run
@@ -82,7 +91,15 @@ def _check_run(run_dir: Path) -> None:
     info = run.info()
     if info.get("status") != "finished":
         raise CheckpointError(f"{run_dir}: the run has not finished (status {info.get('status')!r})")
-    read_model_meta(run.model_dir)
+    meta = read_model_meta(run.model_dir)
+    if ann:
+        from sessionrec.ann import import_faiss, require_item_scoring
+        from sessionrec.models.registry import model_classes
+
+        cls = model_classes().get(meta["model"])
+        if cls is not None:
+            require_item_scoring(cls(cls.config_class.from_dict(meta["config"])))
+        import_faiss()
 
 
 def _check_redis(url: str) -> None:

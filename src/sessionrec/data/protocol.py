@@ -83,42 +83,62 @@ def apply_protocol(
     options: dict[str, Any] | None = None,
     on_step: StepCallback | None = None,
 ) -> Dataset:
-    """Run the protocol on a click log and return the train/test :class:`Dataset`."""
+    """Run the protocol on a click log and return the train/test :class:`Dataset`.
+
+    Memory: the log is held as one frame of the columns the protocol needs (row,
+    session key, item, session date, and ``order``); the filters of steps 2-4 are
+    boolean masks over it, applied once; one sort orders it, and the train and test
+    sets are its two date ranges (slices, not copies); every frame is released before
+    the CSR sessions are augmented. A caller that passes ``clicks`` without keeping a
+    reference (``Reader.run``) lets the raw log go once it is read.
+    """
     where = raw_path or source
     notify = on_step or (lambda _message: None)
     lazy = clicks.lazy() if isinstance(clicks, pl.DataFrame) else clicks
-    missing = [c for c in ("session", "item", "time") if c not in lazy.collect_schema().names()]
+    del clicks
+    names = lazy.collect_schema().names()
+    missing = [c for c in ("session", "item", "time") if c not in names]
     if missing:
         raise DataError(f"{where}: click log lacks column(s) {missing}")
-    has_order = "order" in lazy.collect_schema().names()
+    has_order = "order" in names
     notify("reading clicks")
     frame = _attach_sessions(lazy, protocol.session_date)
+    del lazy
     if frame.height == 0:
         raise DataError(f"{where}: no clicks to preprocess (empty log)")
     log = _StepLog(where)
     log.record("read", frame)
     notify("filtering sessions and items")
-    frame = _filter(frame, protocol, log)
+    keep = _filter(frame, protocol, log)
+    frame = frame.drop("raw_length").filter(keep)
+    del keep
 
     notify("splitting by time")
     max_date, split_date = _split_date(frame, protocol)
     keys = ["date", "sid", *(["order"] if has_order else []), "row"]
-    train = log.record("train_split", frame.filter(pl.col("date") < split_date).sort(keys))
-    test = log.record("test_split", frame.filter(pl.col("date") > split_date).sort(keys))
+    # one sort; the date is its first key, so each set is a slice in the order it alone sorts to
+    order = frame.select(pl.arg_sort_by(keys)).to_series()
+    frame = frame.select(pl.col("sid", "item", "date").gather(order))
+    del order
+    dates = frame.get_column("date")
+    n_before, n_through = int((dates < split_date).sum()), int((dates <= split_date).sum())
+    del dates
+    train = log.record("train_split", frame.slice(0, n_before))
+    test = log.record("test_split", frame.slice(n_through))
     del frame
     if train.height == 0:
         raise DataError(f"{where}: no training session is dated before the split date (step train_split)")
 
     notify("numbering items")
     external = train.get_column("item").unique(maintain_order=True)
-    index = pl.DataFrame({"item": external, "index": pl.int_range(1, len(external) + 1, eager=True)})
-    train = train.join(index, on="item", how="left", maintain_order="left")
-    test = log.record(
-        "test_drop_unseen_items", test.join(index, on="item", how="inner", maintain_order="left")
-    )
+    numbers = pl.int_range(1, len(external) + 1, dtype=pl.Int32, eager=True)
+    test = log.record("test_drop_unseen_items", test.filter(pl.col("item").is_in(external.implode())))
     test = log.record("test_drop_short_sessions", test.filter(pl.len().over("sid") >= 2))
     if test.height == 0:
         raise DataError(f"{where}: no test session survives (step {log.last_empty('test')})")
+    train_sessions = _to_sessions(train, external, numbers)
+    test_sessions = _to_sessions(test, external, numbers)
+    del train, test
 
     manifest = {
         "source": source,
@@ -129,7 +149,7 @@ def apply_protocol(
         "steps": log.steps,
     }
     vocab = ItemVocab(external.to_numpy())
-    return Dataset.from_sessions(_to_sessions(train), _to_sessions(test), vocab, manifest)
+    return Dataset.from_sessions(train_sessions, test_sessions, vocab, manifest)
 
 
 def _attach_sessions(lazy: pl.LazyFrame, session_date: str) -> pl.DataFrame:
@@ -137,17 +157,17 @@ def _attach_sessions(lazy: pl.LazyFrame, session_date: str) -> pl.DataFrame:
 
     ``sid`` is the row index of the session's first click: unique per session and
     increasing in order of first appearance, which is the tie-break of the date sort.
+    The raw session key and the click time are not kept: only the session date is used.
     """
     date = pl.col("time").last() if session_date == "last" else pl.col("time").max()
-    columns = ["row", "sid", "item", "time", "date", "raw_length"]
+    columns = ["row", "sid", "item", "date", "raw_length"]
     if "order" in lazy.collect_schema().names():
         columns.append("order")
     query = (
-        lazy.with_columns(pl.col("time").cast(pl.Float64))
-        .with_row_index("row")
+        lazy.with_row_index("row")
         .with_columns(
             sid=pl.col("row").min().over("session"),
-            date=date.over("session"),
+            date=date.over("session").cast(pl.Float64),
             raw_length=pl.len().over("session"),
         )
         .select(columns)
@@ -155,15 +175,33 @@ def _attach_sessions(lazy: pl.LazyFrame, session_date: str) -> pl.DataFrame:
     return query.collect(engine="streaming")
 
 
-def _filter(frame: pl.DataFrame, protocol: Protocol, log: _StepLog) -> pl.DataFrame:
-    """Steps 2-4: one pass each, in this order (a fixed point would remove more)."""
-    frame = log.record("drop_single_click_sessions", frame.filter(pl.col("raw_length") >= 2))
-    frame = log.record("drop_rare_items", frame.filter(pl.len().over("item") >= protocol.min_item_support))
-    frame = log.record("drop_short_sessions", frame.filter(pl.len().over("sid") >= 2))
+def _filter(frame: pl.DataFrame, protocol: Protocol, log: _StepLog) -> pl.Series:
+    """Steps 2-4 as a mask over ``frame``: one pass each, in this order (a fixed point would remove more).
+
+    A count over the rows a step keeps is a masked sum over the whole frame, so no step
+    copies the frame: ``keep.sum().over(key)`` is ``len().over(key)`` of the filtered rows.
+    """
+    keep = log.record_mask("drop_single_click_sessions", frame, frame.get_column("raw_length") >= 2)
+    keep = _step(log, "drop_rare_items", frame, keep, "item", lambda n: n >= protocol.min_item_support)
+    keep = _step(log, "drop_short_sessions", frame, keep, "sid", lambda n: n >= 2)
     if protocol.max_session_length is not None:
-        frame = frame.filter(pl.len().over("sid") <= protocol.max_session_length)
-        frame = log.record("drop_long_sessions", frame)
-    return frame
+        cap = protocol.max_session_length
+        keep = _step(log, "drop_long_sessions", frame, keep, "sid", lambda n: n <= cap)
+    return keep
+
+
+def _step(
+    log: _StepLog,
+    name: str,
+    frame: pl.DataFrame,
+    keep: pl.Series,
+    key: str,
+    condition: Callable[[pl.Expr], pl.Expr],
+) -> pl.Series:
+    """The rows ``keep`` marks whose ``key`` group, counted over those rows, meets ``condition``."""
+    kept = pl.col("_keep")
+    masked = frame.select(key).with_columns(keep.alias("_keep"))
+    return log.record_mask(name, frame, masked.select(kept & condition(kept.sum().over(key))).to_series())
 
 
 def _split_date(frame: pl.DataFrame, protocol: Protocol) -> tuple[float, float]:
@@ -176,12 +214,16 @@ def _split_date(frame: pl.DataFrame, protocol: Protocol) -> tuple[float, float]:
     return max_date, max_date - protocol.test_days * SECONDS_PER_DAY
 
 
-def _to_sessions(frame: pl.DataFrame) -> Sessions:
-    """CSR sessions from rows sorted so that each session's clicks are contiguous."""
+def _to_sessions(frame: pl.DataFrame, external: pl.Series, numbers: pl.Series) -> Sessions:
+    """CSR sessions from rows sorted so that each session's clicks are contiguous.
+
+    Items are numbered by ``external`` (item ``external[j]`` is ``numbers[j]`` = j + 1).
+    """
     sid = frame.get_column("sid").to_numpy()
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]]) if len(sid) else np.zeros(0, np.int64)
     offsets = np.append(starts, len(sid)).astype(np.int64)
-    items = frame.get_column("index").to_numpy().astype(np.int32)
+    del sid
+    items = frame.get_column("item").replace_strict(external, numbers, return_dtype=pl.Int32).to_numpy()
     times = frame.get_column("date").to_numpy()[starts].astype(np.float64)
     return Sessions(offsets, items, times)
 
@@ -204,6 +246,19 @@ class _StepLog:
         if frame.height == 0 and not step.startswith(("train", "test")):
             raise DataError(f"{self.where}: no click survives step {step}")
         return frame
+
+    def record_mask(self, step: str, frame: pl.DataFrame, keep: pl.Series) -> pl.Series:
+        """``record`` of the rows of ``frame`` that ``keep`` marks, without copying them all."""
+        counts = {
+            "step": step,
+            "rows": int(keep.sum()),
+            "sessions": frame.get_column("sid").filter(keep).n_unique(),
+            "items": frame.get_column("item").filter(keep).n_unique(),
+        }
+        self.steps.append(counts)
+        if counts["rows"] == 0:
+            raise DataError(f"{self.where}: no click survives step {step}")
+        return keep
 
     def last_empty(self, prefix: str) -> str:
         """The first step of the ``prefix`` branch that left no sessions."""

@@ -18,12 +18,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import zipfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -47,7 +48,12 @@ from sessionrec.models.prepared import (
 )
 from sessionrec.tuning.space import SearchSpace
 
+if TYPE_CHECKING:
+    from sessionrec.ann import IndexConfig, ItemIndex
+
+log = logging.getLogger(__name__)
 MODEL_FILE = "model.json"
+ItemScoring = Literal["inner_product", "cosine"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,11 @@ class Recommender(ABC):
     prepare_keys: ClassVar[tuple[str, ...] | None] = None
     # the config keys ``sessionrec tune`` may vary, over typed ranges (None: not tunable)
     search_space: ClassVar[SearchSpace | None] = None
+    # declared by models whose ``score`` is exactly one product of ``session_vectors(batch)``
+    # with ``item_table()`` rows 1..N: "inner_product" (<v, E_j>) or "cosine"; None for any
+    # other scoring (target-aware attention, extra terms, neighbour votes). Only a declared
+    # model may recommend through an approximate index (``build_index``, ``sessionrec.ann``).
+    item_scoring: ClassVar[ItemScoring | None] = None
 
     def __init__(self, config: Config | dict[str, Any] | None = None, **overrides: Any) -> None:
         if config is None:
@@ -88,6 +99,7 @@ class Recommender(ABC):
         self.popularity_: np.ndarray | None = None  # training clicks per item 0..N
         self.prepared_: Prepared = {}  # what prepare() built from the training sessions
         self.train_fingerprint_: str | None = None  # the training split it was built from
+        self.item_index_: ItemIndex | None = None  # approximate top-k index (build_index), opt-in
 
     # -- hooks -------------------------------------------------------------------------
     @property
@@ -117,6 +129,14 @@ class Recommender(ABC):
 
     @abstractmethod
     def _set_state(self, state: dict[str, np.ndarray]) -> None: ...
+
+    def session_vectors(self, batch: Batch) -> torch.Tensor:
+        """[B, d] session vectors, for models that declare ``item_scoring``."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inner-product item scoring")
+
+    def item_table(self) -> torch.Tensor:
+        """The [N + 1, d] table (row 0: padding) scored against ``session_vectors``."""
+        raise NotImplementedError(f"{type(self).__name__} declares no inner-product item scoring")
 
     # -- contract ----------------------------------------------------------------------
     def fit(self, train: Split, valid: Split | None = None) -> Self:
@@ -187,22 +207,33 @@ class Recommender(ABC):
         k: int = 20,
         exclude_seen: bool = False,
         batch_size: int = 256,
+        approximate: bool = False,
     ) -> Recommendations:
         """Top-``k`` external item ids and scores for each session of external ids.
 
         ``k`` is capped at the number of recommendable items (the catalogue, less
-        the session's own items with ``exclude_seen``).
+        the session's own items with ``exclude_seen``). ``approximate=True`` takes the
+        top-k from the index built by :meth:`build_index` (or loaded with the model)
+        instead of scoring every item; the same items are left out (padding, unknown
+        items, the session's own with ``exclude_seen``) and the same popularity fallback
+        serves sessions with no known item.
         """
         vocab = self._require_fitted()
         if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
             raise ValueError(f"k must be a positive integer, got {k!r}")
+        if approximate and self.item_index_ is None:
+            raise ConfigError(
+                f"{self.name}: approximate=True needs an item index: call build_index() first "
+                "(or load a model saved with one, with the 'ann' extra installed)"
+            )
+        top_k = self._top_k_approximate if approximate else self._top_k
         encoded, unknown = zip(*(vocab.encode(s) for s in sessions), strict=True) if sessions else ((), ())
         fallback = [len(e) == 0 for e in encoded]
         out_items: list[list[ExternalId]] = []
         out_scores: list[list[float]] = []
         for start in range(0, len(encoded), batch_size):
             chunk = list(encoded[start : start + batch_size])
-            ids, scores = self._top_k(chunk, min(k, vocab.n_items), exclude_seen)
+            ids, scores = top_k(chunk, min(k, vocab.n_items), exclude_seen)
             for row, _session in enumerate(chunk):
                 keep = np.isfinite(scores[row])
                 out_items.append(vocab.decode(ids[row][keep]))
@@ -219,6 +250,51 @@ class Recommender(ABC):
                         scores[row, torch.tensor(session) - 1] = float("-inf")
             top = scores.topk(k, dim=1)
         return (top.indices + 1).numpy(), top.values.numpy()
+
+    def _top_k_approximate(
+        self, sessions: list[list[int]], k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_top_k`` through the item index: -inf scores mark slots left empty."""
+        index = self.item_index_
+        assert index is not None
+        ids = np.zeros((len(sessions), k), dtype=np.int64)
+        scores = np.full((len(sessions), k), -np.inf, dtype=np.float32)
+        known = [row for row, session in enumerate(sessions) if session]
+        if known:
+            batch = batch_from_lists([sessions[row] for row in known], self.batch_spec).to(self.device)
+            with torch.inference_mode():
+                vectors = self.session_vectors(batch).float().cpu().numpy()
+            extra = max(len(set(sessions[row])) for row in known) if exclude_seen else 0
+            found_scores, found = index.search(vectors, k + extra)
+            for i, row in enumerate(known):
+                keep = found[i] > 0
+                if exclude_seen:
+                    keep &= ~np.isin(found[i], sessions[row])
+                chosen = np.flatnonzero(keep)[:k]
+                ids[row, : len(chosen)] = found[i, chosen]
+                scores[row, : len(chosen)] = found_scores[i, chosen]
+        if len(known) < len(sessions):  # the exact path's popularity fallback, unchanged
+            assert self.popularity_ is not None
+            top = torch.from_numpy(self.popularity_[1:].astype(np.float32)).topk(k)
+            rows = [row for row, session in enumerate(sessions) if not session]
+            ids[rows], scores[rows] = (top.indices + 1).numpy(), top.values.numpy()
+        return ids, scores
+
+    def build_index(self, config: IndexConfig | None = None, **overrides: Any) -> ItemIndex:
+        """Build (and keep, saved with the model) an approximate top-k index over the item table.
+
+        Only for models that declare ``item_scoring``; any other raises :class:`ConfigError`.
+        Rebuild after the weights change: a saved index is checked against the table at load.
+        """
+        from sessionrec.ann import IndexConfig, ItemIndex
+
+        self._require_fitted()
+        if config is None:
+            config = IndexConfig.from_dict(overrides)
+        elif overrides:
+            config = config.replace(**overrides)
+        self.item_index_ = ItemIndex.build(self, config)
+        return self.item_index_
 
     def _scores_with_fallback(self, sessions: list[list[int]]) -> torch.Tensor:
         """Model scores [S, N]; sessions with no known item get training popularity instead."""
@@ -246,6 +322,8 @@ class Recommender(ABC):
             assert self.popularity_ is not None
             self._save_weights(tmp)
             np.save(tmp / "popularity.npy", self.popularity_)
+            if self.item_index_ is not None:
+                self.item_index_.save(tmp)
             if self.prepared_:
                 fingerprint = self.train_fingerprint_ or ""
                 save_prepared(tmp / PREPARED_FILE, self.prepared_, vocab.n_items, fingerprint)
@@ -295,7 +373,23 @@ class Recommender(ABC):
             if prepared_meta.get("train_fingerprint") != (model.train_fingerprint_ or ""):
                 raise CheckpointError(f"{directory}: prepared structures come from other training data")
         model._load_weights(directory)
+        model._load_index(directory)
         return model
+
+    def _load_index(self, directory: Path) -> None:
+        """The item index saved with the model, if any; without FAISS the model loads without it."""
+        from sessionrec.ann import META_FILE
+
+        if not (directory / META_FILE).is_file():
+            return
+        from sessionrec.ann import ItemIndex, import_faiss
+
+        try:
+            import_faiss()
+        except ConfigError as exc:
+            log.warning("%s: the saved item index is not loaded (%s)", directory, exc)
+            return
+        self.item_index_ = ItemIndex.load(directory, self)
 
 
 def read_model_meta(directory: Path) -> dict[str, Any]:

@@ -124,6 +124,7 @@ class CSRM(NeuralRecommender):
 
     config_class = CSRMConfig
     config: CSRMConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
 
     @property
     def batch_spec(self) -> BatchSpec:

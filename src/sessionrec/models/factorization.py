@@ -114,9 +114,14 @@ class FPMC(NeuralRecommender):
 
     config_class = BPRConfig
     config: BPRConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ target[1:]^T (sessionrec.ann)
 
     def build_module(self, n_items: int) -> nn.Module:
         return FPMCModule(n_items, self.config)
+
+    def item_table(self) -> torch.Tensor:
+        assert self.module_ is not None
+        return self.module_.target.weight
 
 
 @register("bprmf")
@@ -125,6 +130,11 @@ class BPRMF(NeuralRecommender):
 
     config_class = BPRConfig
     config: BPRConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ target[1:]^T (sessionrec.ann)
 
     def build_module(self, n_items: int) -> nn.Module:
         return BPRMFModule(n_items, self.config)
+
+    def item_table(self) -> torch.Tensor:
+        assert self.module_ is not None
+        return self.module_.target.weight

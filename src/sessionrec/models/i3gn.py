@@ -254,6 +254,7 @@ class I3GN(NeuralRecommender):
 
     config_class = I3GNConfig
     config: I3GNConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
     prepare_keys = ("k", "sample_size", "threshold", "train_pool", "inter")
     _train_sessions: Sessions | None = None  # the sessions ``prepare`` saw (this process only)
     _pool_cache: tuple[int, retrieval.SessionIndex] | None = None

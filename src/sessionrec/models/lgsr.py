@@ -350,7 +350,13 @@ class LGSR(NeuralRecommender):
 
     config_class = LGSRConfig
     config: LGSRConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
+
     prepare_keys = ("skipgram_passes", "walks_per_node", "walk_length", "seed")
+
+    def session_vectors(self, batch: Batch) -> torch.Tensor:
+        assert self.module_ is not None
+        return self.module_.session_vector(batch)[0]
 
     @property
     def batch_spec(self) -> BatchSpec:

@@ -117,6 +117,7 @@ class NARM(NeuralRecommender):
 
     config_class = NARMConfig
     config: NARMConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
 
     @property
     def batch_spec(self) -> BatchSpec:

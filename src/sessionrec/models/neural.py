@@ -134,6 +134,18 @@ class NeuralRecommender(Recommender):
             raise RuntimeError(f"{type(self).__name__} is not fitted")
         return self.module_(batch)
 
+    def session_vectors(self, batch: Batch) -> torch.Tensor:
+        """The module's ``session_vector(batch)`` (models that declare ``item_scoring``)."""
+        if self.module_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        return self.module_.session_vector(batch)
+
+    def item_table(self) -> torch.Tensor:
+        """The module's ``embedding.weight``; a model scoring another table overrides this."""
+        if self.module_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted")
+        return self.module_.embedding.weight
+
     def _state(self) -> dict[str, np.ndarray]:  # neural weights go to weights.pt instead
         return {}
 

@@ -86,6 +86,7 @@ class SRGNN(NeuralRecommender):
 
     config_class = SRGNNConfig
     config: SRGNNConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
 
     @property
     def batch_spec(self) -> BatchSpec:

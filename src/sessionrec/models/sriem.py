@@ -103,6 +103,7 @@ class SRIEM(NeuralRecommender):
 
     config_class = SRIEMConfig
     config: SRIEMConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
 
     @property
     def batch_spec(self) -> BatchSpec:

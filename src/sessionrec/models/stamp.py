@@ -111,6 +111,7 @@ class STAMP(NeuralRecommender):
 
     config_class = STAMPConfig
     config: STAMPConfig
+    item_scoring = "inner_product"  # scores = session_vector(batch) @ embedding[1:]^T (sessionrec.ann)
 
     def build_module(self, n_items: int) -> nn.Module:
         return STAMPModule(n_items, self.config)

@@ -79,6 +79,8 @@ def create_app(
         )
         loading: asyncio.Task[None] | None = None
         if state.model is not None:
+            if config.approximate:
+                ensure_index(state.model)
             _start_batcher(state)
         else:
             loading = asyncio.get_running_loop().create_task(_load(state))
@@ -120,7 +122,10 @@ async def _load(state: ServiceState) -> None:
     run = Run(state.run_dir)
     try:
         state.run_info = await asyncio.to_thread(run.info)
-        state.model = await asyncio.to_thread(load_run_model, state.run_dir)
+        model = await asyncio.to_thread(load_run_model, state.run_dir)
+        if state.config.approximate:
+            await asyncio.to_thread(ensure_index, model)
+        state.model = model
     except Exception as exc:  # reported by /ready; the process stays up for inspection
         state.load_error = f"{type(exc).__name__}: {exc}"
         log.error("could not load the model of %s: %s", state.run_dir, state.load_error)
@@ -129,11 +134,23 @@ async def _load(state: ServiceState) -> None:
     log.info("model %s loaded from %s", state.model.name, state.run_dir)
 
 
+def ensure_index(model: Recommender) -> None:
+    """The approximate item index of ``approximate`` serving: the saved one, else built now."""
+    if model.item_index_ is None:
+        log.info("building an approximate item index over %d items", model.n_items)
+        model.build_index()
+
+
 def _start_batcher(state: ServiceState) -> None:
     assert state.model is not None
     config = state.config
     batcher = MicroBatcher(
-        state.model, config.batch_wait_ms / 1000.0, config.max_batch_size, state.metrics, config.torch_threads
+        state.model,
+        config.batch_wait_ms / 1000.0,
+        config.max_batch_size,
+        state.metrics,
+        config.torch_threads,
+        config.approximate,
     )
     batcher.start()
     state.batcher = batcher

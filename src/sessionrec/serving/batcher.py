@@ -64,8 +64,10 @@ class MicroBatcher:
         max_batch: int = 64,
         metrics: Any = None,
         torch_threads: int | None = None,
+        approximate: bool = False,
     ):
         self.model = model
+        self.approximate = approximate
         self.max_wait = max_wait
         self.max_batch = max_batch
         self.metrics = metrics
@@ -144,7 +146,7 @@ class MicroBatcher:
         return answers
 
     def _recommend(self, sessions: list[Sequence[object]], k: int, exclude_seen: bool) -> list[Result]:
-        recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen)
+        recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen, approximate=self.approximate)
         return [
             Result(recs.items[row], recs.scores[row], recs.unknown_items[row], recs.fallback[row])
             for row in range(len(sessions))

@@ -30,6 +30,10 @@ class ServeConfig(Config):
     - ``batch_wait_ms`` / ``max_batch_size``: the micro-batcher's gathering window and
       batch cap (``batch_wait_ms=0`` still batches requests already queued).
     - ``torch_threads``: ``torch.set_num_threads`` for scoring (None leaves torch's default).
+    - ``approximate``: take each top-k from the model's approximate item index
+      (``sessionrec.ann``, the ``ann`` extra) instead of scoring every item: the index
+      saved with the model, or one built with default settings while the model loads.
+      Only for models that declare inner-product item scoring (refused otherwise).
     """
 
     store: str = "memory"
@@ -41,6 +45,7 @@ class ServeConfig(Config):
     batch_wait_ms: float = 2.0
     max_batch_size: int = 64
     torch_threads: int | None = None
+    approximate: bool = False
     redis_prefix: str = "sessionrec:"
 
     def __repr__(self) -> str:  # the store URL may hold a password: never print it

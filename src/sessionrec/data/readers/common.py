@@ -152,9 +152,8 @@ class Reader:
     def run(self, path: Path, options: Config, on_step: StepCallback | None = None) -> Dataset:
         notify = on_step or (lambda _message: None)
         notify(f"reading {path.name}")
-        clicks = self.load(path, options)
         dataset = apply_protocol(
-            clicks,
+            self.load(path, options),  # not kept here: the protocol lets the raw log go once read
             Protocol.of(options),
             source=self.name,
             raw_path=str(path.resolve()),
