@@ -9,6 +9,7 @@ import torch
 from sessionrec.data.batching import BatchSpec, batch_from_lists, line_graph, make_batch
 from sessionrec.graphs.hypergraph import hypergraph_operator, prefix_hyperedges
 from sessionrec.models.registry import create
+from sessionrec.nn.hyperconv import sparse_product
 from sessionrec.nn.line_conv import ssl_loss
 from tests.conftest import synthetic_dataset, tiny_split
 
@@ -96,3 +97,29 @@ def test_default_scores_are_independent_of_batch_size_and_order() -> None:
 def test_the_flagged_first_release_behaviour_leaks_through_the_batch() -> None:
     together, alone, _ = _ranks_by_batching(batch_hyperedges=True)
     assert not np.array_equal(together, alone)  # the score depends on the batch's other sessions
+
+
+def test_hypergraph_channel_equals_dense_powers_in_values_and_gradients() -> None:
+    split = tiny_split([[1, 2, 2, 3], [2, 4, 1], [5, 5], [3, 1, 6]], 6)
+    model = create("dhcn", embedding_dim=5)
+    module = model.setup(split)
+    assert module.operator.col_indices().dtype == torch.int32  # no index conversion per product
+    dense = torch.from_numpy(model.prepared_["operator"].toarray()).float()
+    torch.manual_seed(0)
+    x = torch.randn(7, 5, requires_grad=True)
+    g = torch.randn(7, 5)
+    items = module.hyper(x, lambda v: sparse_product(module.operator, module.operator_t, v))
+    (grad,) = torch.autograd.grad(items, x, g)
+    powers = [torch.linalg.matrix_power(dense, k) for k in range(4)]
+    torch.testing.assert_close(items, sum(p @ x for p in powers).detach() / 4)
+    torch.testing.assert_close(grad, sum(p.T @ g for p in powers) / 4)
+
+
+def test_the_product_ignores_the_uninitialised_buffer_it_writes() -> None:
+    # sparse_product writes A x into torch.empty memory with beta = 0: garbage there, NaN
+    # included, must not reach the result
+    dense = torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    operator = dense.to_sparse_csr()
+    x = torch.randn(3, 4)
+    out = torch.full((3, 4), float("nan"))
+    torch.testing.assert_close(torch.addmm(out, operator, x, beta=0.0, out=out), dense @ x)

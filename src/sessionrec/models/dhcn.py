@@ -79,12 +79,14 @@ class DHCNConfig(NeuralConfig):
 
 
 def _csr_tensor(matrix: sp.csr_array) -> torch.Tensor:
+    """A torch CSR copy; int32 indices where they fit (int64 ones are converted at every product)."""
     matrix = sp.csr_array(matrix)
+    index = np.int32 if max(matrix.nnz, *matrix.shape) < np.iinfo(np.int32).max else np.int64
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(np.int64)),
-            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.indptr.astype(index)),
+            torch.from_numpy(matrix.indices.astype(index)),
             torch.from_numpy(matrix.data.astype(np.float32)),
             size=matrix.shape,
             check_invariants=False,  # built by SciPy from sorted CSR

@@ -9,17 +9,27 @@ import torch
 from torch import nn
 
 
+def _product(operator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``operator @ x`` written straight into a fresh buffer (``beta=0``: never read).
+
+    ``operator @ x`` allocates a zero-filled result and copies it before the sparse
+    kernel adds into it: two passes over [N, d] that this form skips (same values).
+    """
+    out = torch.empty((operator.shape[0], x.shape[1]), dtype=x.dtype, device=x.device)
+    return torch.addmm(out, operator, x, beta=0.0, out=out)
+
+
 class _SparseProduct(torch.autograd.Function):
     """A X with a fixed sparse A, backward A^T G (both CSR: no transpose is built per step)."""
 
     @staticmethod
     def forward(ctx: Any, operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.transposed = transposed
-        return operator @ x
+        return _product(operator, x.contiguous())
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        return None, None, ctx.transposed @ grad
+        return None, None, _product(ctx.transposed, grad.contiguous())
 
 
 def sparse_product(operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
