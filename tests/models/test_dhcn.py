@@ -4,12 +4,12 @@ not depend on which other sessions share a batch (the leak of DHCN's first relea
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from sessionrec.data.batching import BatchSpec, batch_from_lists, line_graph, make_batch
 from sessionrec.graphs.hypergraph import hypergraph_operator, prefix_hyperedges
 from sessionrec.models.registry import create
-from sessionrec.nn.hyperconv import sparse_product
 from sessionrec.nn.line_conv import ssl_loss
 from tests.conftest import synthetic_dataset, tiny_split
 
@@ -99,16 +99,17 @@ def test_the_flagged_first_release_behaviour_leaks_through_the_batch() -> None:
     assert not np.array_equal(together, alone)  # the score depends on the batch's other sessions
 
 
-def test_hypergraph_channel_equals_dense_powers_in_values_and_gradients() -> None:
-    split = tiny_split([[1, 2, 2, 3], [2, 4, 1], [5, 5], [3, 1, 6]], 6)
-    model = create("dhcn", embedding_dim=5)
+@pytest.mark.parametrize("reorder", [True, False])
+def test_hypergraph_channel_equals_dense_powers_in_values_and_gradients(reorder: bool) -> None:
+    split = tiny_split([[1, 2, 2, 3], [2, 4, 1], [5, 5], [3, 1, 6], [6, 4]], 6)
+    model = create("dhcn", embedding_dim=5, locality_order=reorder)
     module = model.setup(split)
+    assert module.reordered == reorder  # the locality order is not the identity here
     assert module.operator.col_indices().dtype == torch.int32  # no index conversion per product
     dense = torch.from_numpy(model.prepared_["operator"].toarray()).float()
-    torch.manual_seed(0)
-    x = torch.randn(7, 5, requires_grad=True)
-    g = torch.randn(7, 5)
-    items = module.hyper(x, lambda v: sparse_product(module.operator, module.operator_t, v))
+    x = module.embedding.weight
+    g = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    items = module.item_vectors(batch_from_lists([[1, 2]], model.batch_spec))
     (grad,) = torch.autograd.grad(items, x, g)
     powers = [torch.linalg.matrix_power(dense, k) for k in range(4)]
     torch.testing.assert_close(items, sum(p @ x for p in powers).detach() / 4)

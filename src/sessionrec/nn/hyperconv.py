@@ -32,6 +32,24 @@ class _SparseProduct(torch.autograd.Function):
         return None, None, _product(ctx.transposed, grad.contiguous())
 
 
+class _Rows(torch.autograd.Function):
+    """x[order] for a permutation ``order`` with inverse ``inverse``; backward grad[inverse]."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        ctx.inverse = inverse
+        return x.index_select(0, order)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad.index_select(0, ctx.inverse), None, None  # a gather, not index_select's scatter
+
+
+def permute_rows(x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """``x[order]`` for a permutation (``inverse[order] = arange``), differentiable in ``x``."""
+    return _Rows.apply(x, order, inverse)
+
+
 def sparse_product(operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``operator @ x`` [N, N] x [N, d], differentiable in ``x``; ``transposed`` = operator^T."""
     return _SparseProduct.apply(operator, transposed, x)
