@@ -22,6 +22,13 @@ no LR decay, 30 epochs, every parameter ~ U(+-1/sqrt(d)); the line channel's sta
 vectors are detached from the item embeddings (the official code, as read at revision
 087afd1, rebuilds them through NumPy), ``line_grad=True`` lets the SSL gradient reach them.
 
+Computation (the maths unchanged): the operator is held as int32 CSR with its transpose
+(backward A^T G without a transpose per step), and by default (``locality_order=True``) the
+three products run with rows and columns in the reverse Cuthill-McKee order of its
+pattern, X_h = P^T conv(P X) with P A P^T, so that nearby rows of A read nearby rows of X;
+the results equal item order's up to float summation order (a test checks both against
+the dense powers of A, values and gradients).
+
 Scores never depend on the other sessions of a batch: the line graph feeds only the
 training loss, and the hypergraph is the training one. DHCN's first release built the
 hypergraph of each batch's own sessions, so in unshuffled test batches a prefix reached

@@ -25,6 +25,11 @@ patience 3; the dataset settings as presets (``gcegnn`` = Diginetica: 2 hops, dr
 0.2, dropout_local 0; ``gcegnn-tmall``: 1 hop, 0.6, 0.5; ``gcegnn-nowplaying``: 1 hop, 0, 0;
 dropout_global 0.5 everywhere).
 
+Computation: the item table is looked up once per batch, for the innermost pairs R_0 of
+the global hops, which hold every node's item; the nodes' vectors and the session means
+are read from those rows (a test checks scores and gradients against the direct
+three-lookup formulation).
+
 Departures from the official code (none changes a score at evaluation):
 - the global hops are computed once per distinct (session, item) pair of the batch, not
   on the official [B, U, 12^H, d] expansion, so a dropout mask is shared by the copies of a
