@@ -88,7 +88,8 @@ class DHCNConfig(NeuralConfig):
 
 def _csr_tensor(matrix: sp.csr_array) -> torch.Tensor:
     """A torch CSR copy; int32 indices where they fit (int64 ones are converted at every product)."""
-    matrix = sp.csr_array(matrix)
+    matrix = sp.csr_array(matrix, copy=True)
+    matrix.sort_indices()  # a reordered operator's columns come unsorted
     index = np.int32 if max(matrix.nnz, *matrix.shape) < np.iinfo(np.int32).max else np.int64
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product used is stable
         warnings.simplefilter("ignore", UserWarning)
@@ -97,7 +98,7 @@ def _csr_tensor(matrix: sp.csr_array) -> torch.Tensor:
             torch.from_numpy(matrix.indices.astype(index)),
             torch.from_numpy(matrix.data.astype(np.float32)),
             size=matrix.shape,
-            check_invariants=False,  # built by SciPy from sorted CSR
+            check_invariants=False,  # sorted SciPy CSR
         )
 
 
