@@ -4,6 +4,7 @@ not depend on which other sessions share a batch (the leak of DHCN's first relea
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from sessionrec.data.batching import BatchSpec, batch_from_lists, line_graph, make_batch
@@ -96,3 +97,30 @@ def test_default_scores_are_independent_of_batch_size_and_order() -> None:
 def test_the_flagged_first_release_behaviour_leaks_through_the_batch() -> None:
     together, alone, _ = _ranks_by_batching(batch_hyperedges=True)
     assert not np.array_equal(together, alone)  # the score depends on the batch's other sessions
+
+
+@pytest.mark.parametrize("reorder", [True, False])
+def test_hypergraph_channel_equals_dense_powers_in_values_and_gradients(reorder: bool) -> None:
+    split = tiny_split([[1, 2, 2, 3], [2, 4, 1], [5, 5], [3, 1, 6], [6, 4]], 6)
+    model = create("dhcn", embedding_dim=5, locality_order=reorder)
+    module = model.setup(split)
+    assert module.reordered == reorder  # the locality order is not the identity here
+    assert module.operator.col_indices().dtype == torch.int32  # no index conversion per product
+    dense = torch.from_numpy(model.prepared_["operator"].toarray()).float()
+    x = module.embedding.weight
+    g = torch.randn(7, 5, generator=torch.Generator().manual_seed(0))
+    items = module.item_vectors(batch_from_lists([[1, 2]], model.batch_spec))
+    (grad,) = torch.autograd.grad(items, x, g)
+    powers = [torch.linalg.matrix_power(dense, k) for k in range(4)]
+    torch.testing.assert_close(items, sum(p @ x for p in powers).detach() / 4)
+    torch.testing.assert_close(grad, sum(p.T @ g for p in powers) / 4)
+
+
+def test_the_product_ignores_the_uninitialised_buffer_it_writes() -> None:
+    # sparse_product writes A x into torch.empty memory with beta = 0: garbage there, NaN
+    # included, must not reach the result
+    dense = torch.tensor([[0.0, 0.5, 0.5], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    operator = dense.to_sparse_csr()
+    x = torch.randn(3, 4)
+    out = torch.full((3, 4), float("nan"))
+    torch.testing.assert_close(torch.addmm(out, operator, x, beta=0.0, out=out), dense @ x)

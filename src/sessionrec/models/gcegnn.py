@@ -25,6 +25,11 @@ patience 3; the dataset settings as presets (``gcegnn`` = Diginetica: 2 hops, dr
 0.2, dropout_local 0; ``gcegnn-tmall``: 1 hop, 0.6, 0.5; ``gcegnn-nowplaying``: 1 hop, 0, 0;
 dropout_global 0.5 everywhere).
 
+Computation: the item table is looked up once per batch, for the innermost pairs R_0 of
+the global hops, which hold every node's item; the nodes' vectors and the session means
+are read from those rows (a test checks scores and gradients against the direct
+three-lookup formulation).
+
 Departures from the official code (none changes a score at evaluation):
 - the global hops are computed once per distinct (session, item) pair of the batch, not
   on the official [B, U, 12^H, d] expansion, so a dropout mask is shared by the copies of a
@@ -104,16 +109,18 @@ class GCEGNNModule(CachedItemColumns):
         config, graph = self.config, batch.graph
         assert graph is not None and graph.relations is not None, "GCE-GNN needs BatchSpec(relations=True)"
         weight = self.embedding.weight
-        hidden = lookup_items(weight, graph.nodes)
-        local = self.local(hidden, graph.relations)
-        mask = batch.mask.to(hidden.dtype).unsqueeze(2)
-        session_mean = (lookup_items(weight, batch.items) * mask).sum(1) / batch.lengths.unsqueeze(1).to(
-            hidden.dtype
-        )
         hood = neighbourhood_levels(
             graph.nodes, graph.node_mask, self.neighbours, self.neighbour_weights, config.n_iter
         )
-        global_ = self.global_(weight, session_mean, hood, graph.node_mask)
+        # the one lookup of the table: R_0 holds every node's item (one sparse gradient, not three)
+        innermost = lookup_items(weight, hood.items)
+        hidden = innermost.new_zeros((*graph.nodes.shape, innermost.shape[1]))  # padding nodes: 0
+        hidden[graph.node_mask] = F.embedding(hood.innermost_rows, innermost)
+        local = self.local(hidden, graph.relations)
+        clicks = hidden.gather(1, graph.alias.unsqueeze(2).expand(-1, -1, hidden.shape[2]))  # E[s_t]
+        mask = batch.mask.to(hidden.dtype).unsqueeze(2)
+        session_mean = (clicks * mask).sum(1) / batch.lengths.unsqueeze(1).to(hidden.dtype)
+        global_ = self.global_(innermost, session_mean, hood, graph.node_mask)
         nodes = F.dropout(local, config.dropout_local, self.training) + F.dropout(
             global_, config.dropout_global, self.training
         )

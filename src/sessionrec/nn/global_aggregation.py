@@ -25,8 +25,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sessionrec.nn.scoring import lookup_items
-
 
 @dataclass(frozen=True)
 class NeighbourLevel:
@@ -45,6 +43,7 @@ class Neighbourhood:
     sessions: torch.Tensor
     levels: list[NeighbourLevel]
     node_rows: torch.Tensor  # int64 [number of real nodes], rows of R_H in node order
+    innermost_rows: torch.Tensor  # int64 [number of real nodes], rows of R_0 in node order
 
 
 def neighbourhood_levels(
@@ -55,6 +54,7 @@ def neighbourhood_levels(
     session_of = torch.arange(nodes.shape[0], device=nodes.device)[:, None].expand_as(nodes)
     keys = session_of[node_mask] * stride + nodes[node_mask]  # R_H: nodes are distinct per session
     node_rows = torch.arange(len(keys), device=nodes.device)
+    innermost_rows = node_rows  # every level keeps the pairs of the level above
     levels: list[NeighbourLevel] = []
     for _ in range(hops):
         items, sessions = keys % stride, keys // stride
@@ -62,11 +62,12 @@ def neighbourhood_levels(
         wanted = torch.cat([keys, neighbour_keys.reshape(-1)])
         keys, inverse = torch.unique(wanted, return_inverse=True)
         count = len(items)
+        innermost_rows = inverse[:count][innermost_rows]
         levels.append(
             NeighbourLevel(inverse[:count], inverse[count:].view_as(neighbour_keys), weights[items])
         )
     levels.reverse()  # levels[0] is hop 1, reading the innermost pairs
-    return Neighbourhood(keys % stride, keys // stride, levels, node_rows)
+    return Neighbourhood(keys % stride, keys // stride, levels, node_rows, innermost_rows)
 
 
 class GlobalAggregator(nn.Module):
@@ -90,8 +91,12 @@ class GlobalAggregator(nn.Module):
         dim = values.shape[1]
         projected = (session * values) @ self.w_1[:dim]  # once per pair, not per slot
         # F.embedding gathers rows: its backward is a parallel scatter, unlike indexing's
-        hidden = F.embedding(level.neighbour_index, projected) + level.weights.unsqueeze(2) * self.w_1[dim]
-        logits = (F.leaky_relu(hidden, 0.2) @ self.w_2).squeeze(2)  # [R_n, k]
+        hidden = torch.addcmul(
+            F.embedding(level.neighbour_index, projected), level.weights.unsqueeze(2), self.w_1[dim]
+        )
+        # F.linear, not ``@ w_2``: the weight gradient is then a product with the contiguous
+        # [R_n k, d] input, not with its transpose (a slow matrix-vector product on a CPU)
+        logits = F.linear(F.leaky_relu(hidden, 0.2), self.w_2.t()).squeeze(2)  # [R_n, k]
         attention = torch.softmax(logits, dim=1)
         gathered = F.embedding(level.neighbour_index, values)
         neighbours = torch.bmm(attention.unsqueeze(1), gathered).squeeze(1)
@@ -112,14 +117,14 @@ class GlobalAggregation(nn.Module):
 
     def forward(
         self,
-        embedding: torch.Tensor,
+        innermost: torch.Tensor,
         session_mean: torch.Tensor,
         neighbourhood: Neighbourhood,
         node_mask: torch.Tensor,
     ) -> torch.Tensor:
-        """embedding: item vectors [N + 1, d]; session_mean [B, d]; node_mask [B, U]."""
-        values = lookup_items(embedding, neighbourhood.items)
-        sessions = neighbourhood.sessions
+        """innermost: V_0 of the pairs R_0, the item vectors of ``neighbourhood.items`` [R_0, d];
+        session_mean [B, d]; node_mask [B, U]."""
+        values, sessions = innermost, neighbourhood.sessions
         for aggregator, level in zip(self.hops, neighbourhood.levels, strict=True):
             values = aggregator(values, F.embedding(sessions, session_mean), level)
             sessions = sessions[level.self_index]

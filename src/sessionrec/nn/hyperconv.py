@@ -9,17 +9,45 @@ import torch
 from torch import nn
 
 
+def _product(operator: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``operator @ x`` written straight into a fresh buffer (``beta=0``: never read).
+
+    ``operator @ x`` allocates a zero-filled result and copies it before the sparse
+    kernel adds into it: two passes over [N, d] that this form skips (same values).
+    """
+    out = torch.empty((operator.shape[0], x.shape[1]), dtype=x.dtype, device=x.device)
+    return torch.addmm(out, operator, x, beta=0.0, out=out)
+
+
 class _SparseProduct(torch.autograd.Function):
     """A X with a fixed sparse A, backward A^T G (both CSR: no transpose is built per step)."""
 
     @staticmethod
     def forward(ctx: Any, operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         ctx.transposed = transposed
-        return operator @ x
+        return _product(operator, x.contiguous())
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:
-        return None, None, ctx.transposed @ grad
+        return None, None, _product(ctx.transposed, grad.contiguous())
+
+
+class _Rows(torch.autograd.Function):
+    """x[order] for a permutation ``order`` with inverse ``inverse``; backward grad[inverse]."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+        ctx.inverse = inverse
+        return x.index_select(0, order)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return grad.index_select(0, ctx.inverse), None, None  # a gather, not index_select's scatter
+
+
+def permute_rows(x: torch.Tensor, order: torch.Tensor, inverse: torch.Tensor) -> torch.Tensor:
+    """``x[order]`` for a permutation (``inverse[order] = arange``), differentiable in ``x``."""
+    return _Rows.apply(x, order, inverse)
 
 
 def sparse_product(operator: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
