@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from sessionrec.errors import ConfigError
-from sessionrec.experiments.grid import GridOptions, run_spec
+from sessionrec.experiments.grid import GridOptions, quick_spec, run_spec
 from sessionrec.experiments.spec import Experiment, load_spec, parse_spec, shipped_specs
 from sessionrec.training import TrainerOptions
 
@@ -106,11 +107,11 @@ def test_shipped_specs_name_the_five_papers_and_every_published_row_is_kept() ->
 
 @pytest.mark.parametrize("paper", ["tagnn", "sriem", "i3gn", "lgsr", "focol"])
 def test_quick_runs_every_row_and_renders_every_report(paper: str, tmp_path: Path) -> None:
-    spec = load_spec(paper)
     options = GridOptions(
         cache=tmp_path / "cache", reports=tmp_path / "reports", quick=True, trainer=TrainerOptions(threads=1)
     )
-    results = run_spec(spec, options)
+    results = run_spec(load_spec(paper), options)
+    spec = quick_spec(load_spec(paper))  # what a quick run runs: sweeps at 3 points per axis
     assert set(results) == set(spec.datasets)
     for dataset, rows in results.items():
         out = tmp_path / "reports" / paper / dataset
@@ -153,6 +154,23 @@ def _check_exports(experiment: Experiment, exports: dict[str, Any]) -> None:
         else:  # the aggregation softmax over the session's items
             assert weights.shape == (n,)
             np.testing.assert_allclose(weights.sum(), 1.0, atol=1e-4)
+
+
+def test_without_execution_every_row_is_pending_or_not_implemented(tmp_path: Path) -> None:
+    options = GridOptions(
+        cache=tmp_path / "cache", reports=tmp_path / "reports", quick=True, execute=False,
+        trainer=TrainerOptions(threads=1),
+    )  # fmt: skip
+    run_spec(load_spec("i3gn"), options)
+    spec = quick_spec(load_spec("i3gn"))
+    for dataset in spec.datasets:
+        rows = json.loads((tmp_path / "reports" / "i3gn" / dataset / "results.json").read_text())
+        for experiment in [e for e in spec.experiments if dataset in e.datasets]:
+            labels = [r["label"] for r in rows[experiment.id]]
+            assert labels == [r.label for r in experiment.rows_for(dataset)]
+            for r, row in zip(rows[experiment.id], experiment.rows_for(dataset), strict=True):
+                assert r["status"] == ("pending" if row.implemented else "not implemented")
+    assert [r.label for r in spec.experiment("fig7").rows] == ["heads=1", "heads=8", "heads=32"]
 
 
 def test_the_cli_reproduces_quick_and_reports_a_bad_spec(tmp_path: Path) -> None:

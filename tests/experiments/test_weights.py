@@ -100,7 +100,7 @@ def test_dataset_overrides_apply_on_their_dataset_under_the_rows_own() -> None:
     assert (on_y.embedding_dim, on_y.heads) == (100, 2)  # the row's own wins
     assert grid.build_model(second, protocol, 1, False, "y").config.heads == 4  # over plain overrides
     assert experiment.reasons == {"y": "another split"}
-    with pytest.raises(ConfigError, match=r"row 'I3GN' \(i3gn on y\): I3GNConfig: heads must be in 1..64"):
+    with pytest.raises(ConfigError, match=r"row 'I3GN' \(i3gn on y\): heads must be in 1..64"):
         parse_spec(
             spec_with(
                 {
@@ -176,3 +176,29 @@ def test_reports_write_the_weights_or_say_why_not(tmp_path: Path) -> None:
     assert (out / "h.png").is_file() and not (out / "i.png").exists()
     csv_lines = (out / "h-weights.csv").read_text().splitlines()
     assert csv_lines == ["case,sample,query,key,item,weight", "1,3,,1,5,0.25", "1,3,,2,6,0.75"]
+
+
+def test_a_sweep_is_drawn_beside_the_sweep_it_compares_with(tmp_path: Path) -> None:
+    i3gn = {"id": "k", "kind": "sweep", "model": "i3gn", "grid": {"k": [0, 40]}, "compare_with": "k-sknn"}
+    sknn = {"id": "k-sknn", "kind": "sweep", "model": "sknn", "grid": {"k": [40]}}
+    with pytest.raises(ConfigError) as info:
+        parse_spec(spec_with({**i3gn, "compare_with": "nope"}, {**sknn, "grid": {"sample_size": [10]}}))
+    assert "experiment 'k': compare_with: 'nope' is not another sweep of this spec" in str(info.value)
+    with pytest.raises(ConfigError, match=r"'k-sknn' sweeps \['sample_size'\], not \['k'\]"):
+        parse_spec(spec_with(i3gn, {**sknn, "grid": {"sample_size": [10]}}))
+    spec = parse_spec(spec_with(i3gn, sknn))
+    results = {("k", f"k={v}"): RunResult("done", {"HR@20": 40.0 + v / 10, "MRR@20": 10.0}) for v in (0, 40)}
+    results[("k-sknn", "k=40")] = RunResult("done", {"HR@20": 30.0, "MRR@20": 9.0})
+    out = write_dataset_report(spec, "d", results, tmp_path)
+    assert (out / "k.png").is_file()
+    plt = figures._pyplot()
+    fig, ax = plt.subplots()
+    rows = [
+        {"label": f"k={v}", "model": "i3gn", "status": "done", "axes": {"k": v}, "HR@20": 40.0}
+        for v in (0, 40)
+    ]
+    other = [{"label": "k=40", "model": "sknn", "status": "done", "axes": {"k": 40}, "HR@20": 30.0}]
+    figures._curves(ax, spec.experiments[0], rows, "HR@20", ("sknn", other))
+    assert [line.get_label() for line in ax.get_lines()] == ["sknn", "i3gn"]
+    assert ax.get_lines()[0].get_xydata().tolist() == [[40.0, 30.0]]
+    plt.close(fig)

@@ -43,21 +43,33 @@ def _axis_label(key: str) -> str:
     return {"HR": f"HR@{k} = P@{k} = Recall@{k} (%)", "MRR": f"MRR@{k} (%)"}.get(name, f"{key} (%)")
 
 
-def draw(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], path: Path) -> None:
+def draw(
+    experiment: Experiment,
+    dataset: str,
+    rows: list[dict[str, Any]],
+    path: Path,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """``compare``: another sweep's name and rows, drawn on a sweep's axes beside it."""
     plt = _pyplot()
     if experiment.figure == "heatmap":
         fig = _heatmap(plt, experiment, rows[0])
     elif experiment.figure == "importance":
         fig = _importance(plt, experiment, rows[0])
     else:
-        fig = _metric_panels(plt, experiment, rows)
+        fig = _metric_panels(plt, experiment, rows, compare)
     fig.suptitle(f"{experiment.title} ({dataset})", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def _metric_panels(plt: Any, experiment: Experiment, rows: list[dict[str, Any]]) -> Any:
+def _metric_panels(
+    plt: Any,
+    experiment: Experiment,
+    rows: list[dict[str, Any]],
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> Any:
     keys = list(experiment.metric_keys)
     if experiment.figure == "by_length":
         keys = [k for k in keys if k.endswith("@20")] or keys[:2]
@@ -66,7 +78,7 @@ def _metric_panels(plt: Any, experiment: Experiment, rows: list[dict[str, Any]])
         if experiment.figure == "bars":
             _bars(ax, rows, key)
         elif experiment.figure == "curves":
-            _curves(ax, experiment, rows, key)
+            _curves(ax, experiment, rows, key, compare)
         else:
             _by_length(ax, rows, key)
         ax.set_ylabel(_axis_label(key))
@@ -165,14 +177,27 @@ def _bars(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
         ax.set_ylim(max(0.0, low - 0.6 * span), high + 0.45 * span)  # room for the legend
 
 
-def _curves(ax: Any, experiment: Experiment, rows: list[dict[str, Any]], key: str) -> None:
+def _curves(
+    ax: Any,
+    experiment: Experiment,
+    rows: list[dict[str, Any]],
+    key: str,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> None:
     axes = list(experiment.grid)
     first, second = axes[0], axes[1] if len(axes) > 1 else None
+    if compare is not None:
+        name, others = compare
+        done = [r for r in others if r.get(key) is not None and first in r["axes"]]
+        if done:
+            ax.plot(
+                [r["axes"][first] for r in done], [r[key] for r in done], "^-", color="#b5651d", label=name
+            )
     groups: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r["axes"].get(second) if second else None, []).append(r)
     for value, members in groups.items():
-        name = f"{second}={value}" if second else "ours"
+        name = f"{second}={value}" if second else (rows[0]["model"] if compare else "ours")
         done = [r for r in members if r.get(key) is not None]
         if done:
             ax.plot([r["axes"][first] for r in done], [r[key] for r in done], "o-", label=name)

@@ -10,9 +10,10 @@ loaded from the cache and its own export method (``attention_maps``,
 A run that fails is logged and reported as failed; the grid goes on. Reports are
 rewritten after every finished run, so a grid that runs for days shows its progress.
 
-``quick``: each dataset is replaced by a small seeded synthetic one and neural models are
-shrunk (``QUICK_OVERRIDES``, at most ``QUICK_EPOCHS`` epochs); everything else, the
-protocol, the cache, the reports, is the same code path.
+``quick``: each dataset is replaced by a small seeded synthetic one, neural models are
+shrunk (``QUICK_OVERRIDES``, at most ``QUICK_EPOCHS`` epochs) and each sweep axis keeps its
+first, middle and last values (``quick_spec``); everything else, the protocol, the cache,
+the reports, is the same code path.
 """
 
 from __future__ import annotations
@@ -47,6 +48,25 @@ log = logging.getLogger("sessionrec.experiments")
 QUICK_OVERRIDES: dict[str, Any] = {"embedding_dim": 16, "batch_size": 64, "attention_dim": 0}
 QUICK_EPOCHS = 2
 QUICK_DATA = {"n_sessions": 400, "n_items": 60}
+QUICK_SWEEP_POINTS = 3  # per axis: the first, middle and last values
+
+
+def quick_spec(spec: Spec) -> Spec:
+    """The spec a quick run runs: each sweep axis thinned to its first, middle and last values."""
+    experiments = []
+    for e in spec.experiments:
+        if e.kind == "sweep":
+            kept = {k: _thin(v) for k, v in e.grid.items()}
+            rows = tuple(r for r in e.rows if all(r.axes[k] in kept[k] for k in kept))
+            e = replace(e, rows=rows, grid=kept)
+        experiments.append(e)
+    return replace(spec, experiments=tuple(experiments))
+
+
+def _thin(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(values) <= QUICK_SWEEP_POINTS:
+        return values
+    return (values[0], values[len(values) // 2], values[-1])
 
 
 @dataclass
@@ -100,6 +120,8 @@ def run_spec(spec: Spec, options: GridOptions) -> dict[str, Results]:
                 f"{spec.paper}: no dataset {', '.join(unknown)}; it has {', '.join(spec.datasets)}"
             )
     recorded = [] if options.quick else load_recorded(options.recorded)
+    if options.quick:
+        spec = quick_spec(spec)
     with _locked(options.cache / ".grid.lock" if options.execute else None, blocking=False):
         return _run_datasets(spec, options, datasets, selected, recorded)
 

@@ -31,7 +31,8 @@ BELOW = 1.0  # points
 LENGTH_LABELS = [*(str(i) for i in range(1, 11)), "11+"]
 QUICK_BANNER = (
     "> **QUICK RUN**: a small synthetic stand-in for this dataset and shrunk models. It checks "
-    "that the pipeline runs; its figures are not results."
+    "that the pipeline runs (each sweep at its first, middle and last values); its figures are not "
+    "results."
 )
 METRIC_TITLES = {"HR": "HR@{k} (= P@{k} = Recall@{k}, %)", "MRR": "MRR@{k} (%)", "NDCG": "NDCG@{k} (%)"}
 
@@ -67,11 +68,13 @@ def write_dataset_report(
         "by `benchmarks/` (`recorded`, no per-sample ranks, hence no significance test).",
         "",
     ]
-    table_rows: dict[str, list[dict[str, Any]]] = {}
+    table_rows = {e.id: _rows(e, dataset, results, quick) for e in chosen}
     for experiment in chosen:
-        rows = _rows(experiment, dataset, results, quick)
-        table_rows[experiment.id] = rows
-        lines += _section(experiment, dataset, rows, out)
+        compare = None
+        if experiment.compare_with in table_rows:  # another sweep drawn on the same axes
+            other = next(e for e in chosen if e.id == experiment.compare_with)
+            compare = (_model_label(other), table_rows[other.id])
+        lines += _section(experiment, dataset, table_rows[experiment.id], out, compare)
     (out / "README.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(table_rows, indent=2, default=_json_default) + "\n")
     return out
@@ -173,7 +176,18 @@ def _ours(row: dict[str, Any], key: str) -> str:
     return _fmt(row[key])
 
 
-def _section(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], out: Path) -> list[str]:
+def _model_label(experiment: Experiment) -> str:
+    """A sweep's name in a figure's legend: its model."""
+    return experiment.rows[0].model if experiment.rows else experiment.id
+
+
+def _section(
+    experiment: Experiment,
+    dataset: str,
+    rows: list[dict[str, Any]],
+    out: Path,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> list[str]:
     lines = [f"## {experiment.title}", ""]
     if experiment.source:
         lines += [f"Paper: {experiment.source}.", ""]
@@ -219,7 +233,7 @@ def _section(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], o
         from sessionrec.experiments.figures import draw
 
         path = out / f"{experiment.id}.png"
-        draw(experiment, dataset, rows, path)
+        draw(experiment, dataset, rows, path, compare)
         lines += [f"![{experiment.title}]({path.name})", ""]
     elif experiment.figure:
         (out / f"{experiment.id}.png").unlink(missing_ok=True)

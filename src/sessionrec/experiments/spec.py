@@ -99,7 +99,7 @@ _PROTOCOL_KEYS = {"select_on", "refit", "valid_fraction", "epochs", "seeds", "ov
 _EXPERIMENT_KEYS = {
     "id", "title", "kind", "source", "note", "datasets", "proposed", "metrics", "cutoffs",
     "protocol", "row", "model", "grid", "overrides", "published", "figure", "reasons",
-    "dataset_overrides", "label", *HEATMAP_KEYS,
+    "dataset_overrides", "label", "compare_with", *HEATMAP_KEYS,
 }  # fmt: skip
 _ROW_KEYS = {
     "label", "model", "overrides", "published", "reasons", "datasets", "note", "dataset_overrides",
@@ -175,6 +175,7 @@ class Experiment:
     weights: str = ""  # heatmap: the attention map drawn
     cases: int = 2  # heatmap: test sessions drawn
     length: int = 15  # heatmap: their prefix length
+    compare_with: str = ""  # sweep: another sweep's id, drawn on the same axes (I3GN against SKNN)
 
     def rows_for(self, dataset: str) -> list[RowSpec]:
         return [r for r in self.rows if r.datasets is None or dataset in r.datasets]
@@ -243,11 +244,28 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> Spec:
                 errors.append(f"{where}: experiment id {exp.id!r} appears twice")
             seen.add(exp.id)
             experiments.append(exp)
+    _check_comparisons(experiments, where, errors)
     if errors:
         raise ConfigError(f"{len(errors)} problem(s) in the spec:\n  " + "\n  ".join(errors))
     return Spec(
         paper, str(raw.get("title", paper)), str(raw.get("source", "")), datasets, tuple(experiments), where
     )
+
+
+def _check_comparisons(experiments: list[Experiment], where: str, errors: list[str]) -> None:
+    """``compare_with`` names another sweep over the same first axis."""
+    by_id = {e.id: e for e in experiments}
+    for e in experiments:
+        if not e.compare_with:
+            continue
+        here = f"{where}: experiment {e.id!r}: compare_with"
+        other = by_id.get(e.compare_with)
+        if e.kind != "sweep":
+            errors.append(f"{here}: only a sweep is drawn beside another sweep")
+        elif other is None or other.kind != "sweep" or other is e:
+            errors.append(f"{here}: {e.compare_with!r} is not another sweep of this spec")
+        elif list(other.grid)[:1] != list(e.grid)[:1]:
+            errors.append(f"{here}: {other.id!r} sweeps {list(other.grid)[:1]}, not {list(e.grid)[:1]}")
 
 
 def _experiment(
@@ -354,6 +372,7 @@ def _experiment(
         None if figure == "none" else figure,
         grid,
         reasons,
+        compare_with=_get(e, "compare_with", str, here, errors) or "",
         **heatmap,
     )
 
