@@ -32,7 +32,8 @@ A spec file (``specs/<paper>.toml`` in this package, or any path) holds::
 
 A ``sweep`` experiment names one ``model`` and a ``grid`` (``{key = [values]}``, one
 axis or two); its rows are the grid's product, labelled ``key=value``; its published
-values are lists in that order. A ``time`` experiment reports training and scoring
+values are lists in that order; ``compare_with`` names another sweep over the same first
+axis, drawn in the same figure (I3GN's k beside SKNN's). A ``time`` experiment reports training and scoring
 time relative to the proposed row (published values keyed ``train`` and ``test``).
 
 Two kinds read weights out of one trained model (``model``, optional ``label``,
