@@ -202,3 +202,19 @@ def test_a_sweep_is_drawn_beside_the_sweep_it_compares_with(tmp_path: Path) -> N
     assert [line.get_label() for line in ax.get_lines()] == ["sknn", "i3gn"]
     assert ax.get_lines()[0].get_xydata().tolist() == [[40.0, 30.0]]
     plt.close(fig)
+
+
+def test_a_sweep_over_decades_is_drawn_on_a_log_axis() -> None:
+    spec = parse_spec(
+        spec_with(
+            {"id": "b", "kind": "sweep", "model": "focol", "grid": {"cl_weight": [0.001, 0.01, 1.0]}},
+            {"id": "k", "kind": "sweep", "model": "sknn", "grid": {"k": [40, 80]}},
+        )
+    )
+    plt = figures._pyplot()
+    for experiment, scale in zip(spec.experiments, ("log", "linear"), strict=True):
+        fig, ax = plt.subplots()
+        rows = [{"label": r.label, "status": "done", "axes": r.axes, "HR@20": 1.0} for r in experiment.rows]
+        figures._curves(ax, experiment, rows, "HR@20")
+        assert ax.get_xscale() == scale
+        plt.close(fig)

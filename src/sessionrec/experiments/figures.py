@@ -213,6 +213,12 @@ def _curves(
             0.02, 0.02, f"{len(missing)} point(s) {missing[0]['status']}", transform=ax.transAxes, fontsize=7
         )
     ax.set_xlabel(first)
+    values = experiment.grid[first]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values)
+    if numeric and max(values) / min(values) >= 50:  # e.g. beta from 0.001 to 1: a log axis
+        ax.set_xscale("log")
+        ax.set_xticks(list(values), [f"{v:g}" for v in values])
+        ax.minorticks_off()
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
 
