@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from sessionrec.errors import ConfigError
-from sessionrec.experiments.grid import GridOptions, run_spec
-from sessionrec.experiments.spec import load_spec, parse_spec, shipped_specs
+from sessionrec.experiments.grid import GridOptions, quick_spec, run_spec
+from sessionrec.experiments.spec import Experiment, load_spec, parse_spec, shipped_specs
 from sessionrec.training import TrainerOptions
 
 BAD = """
@@ -48,7 +50,7 @@ def test_every_problem_is_reported_on_its_own_line(tmp_path: Path) -> None:
     for expected in (
         "unknown key 'colour'",  # top level
         "select_on must be 'valid' or 'none'",
-        "kind must be one of table, ablation, sweep, by_length, time, got 'histogram'",
+        "kind must be one of table, ablation, sweep, by_length, time, heatmap, importance, got 'histogram'",
         "row 'A' (srgnn): SRGNNConfig: unknown key(s) embeding_dim",
         "row 'A': published.d.HR@50: not reported here",
         "row 'B': unknown key 'colour'",
@@ -103,47 +105,72 @@ def test_shipped_specs_name_the_five_papers_and_every_published_row_is_kept() ->
     assert sriem.experiment("table3").rows[0].published["diginetica"] == {"train": 4.63, "test": 19.32}
 
 
-@pytest.mark.parametrize("paper", ["tagnn", "sriem"])
+@pytest.mark.parametrize("paper", ["tagnn", "sriem", "i3gn", "lgsr", "focol"])
 def test_quick_runs_every_row_and_renders_every_report(paper: str, tmp_path: Path) -> None:
-    spec = load_spec(paper)
     options = GridOptions(
         cache=tmp_path / "cache", reports=tmp_path / "reports", quick=True, trainer=TrainerOptions(threads=1)
     )
-    results = run_spec(spec, options)
+    results = run_spec(load_spec(paper), options)
+    spec = quick_spec(load_spec(paper))  # what a quick run runs: sweeps at 3 points per axis
     assert set(results) == set(spec.datasets)
     for dataset, rows in results.items():
-        for experiment in spec.experiments:
+        out = tmp_path / "reports" / paper / dataset
+        chosen = [e for e in spec.experiments if dataset in e.datasets]
+        for experiment in chosen:
             for row in experiment.rows_for(dataset):
-                status = rows[(experiment.id, row.label)].status
-                assert status == ("done" if row.implemented else "not implemented"), (
+                result = rows[(experiment.id, row.label)]
+                assert result.status == ("done" if row.implemented else "not implemented"), (
                     experiment.id,
                     row.label,
+                    result.error,
                 )
-            out = tmp_path / "reports" / paper / dataset
+                if experiment.kind in ("heatmap", "importance"):
+                    _check_exports(experiment, result.exports)
             assert (out / f"{experiment.id}.csv").is_file()
             if experiment.figure:
                 assert (out / f"{experiment.id}.png").stat().st_size > 5000
         report = (out / "README.md").read_text()
-        assert report.count("## ") == len(spec.experiments) and "QUICK RUN" in report
+        assert report.count("\n## ") == len(chosen) and "QUICK RUN" in report
     index = (tmp_path / "reports" / paper / "README.md").read_text()
     assert all(f"[{d}]({d}/README.md)" in index for d in spec.datasets)
 
 
-@pytest.mark.parametrize("paper", ["i3gn", "lgsr", "focol"])
-def test_stub_specs_report_their_rows_as_not_implemented(paper: str, tmp_path: Path) -> None:
-    spec = load_spec(paper)
+def _check_exports(experiment: Experiment, exports: dict[str, Any]) -> None:
+    """The weights read out of the trained model are what they claim to be."""
+    assert "error" not in exports, exports
+    if experiment.kind == "importance":  # softmax over the distance buckets, per feature
+        mean = np.asarray(exports["mean"])
+        assert mean.shape[1] == len(exports["labels"]) and (mean > 0).all()
+        np.testing.assert_allclose(mean.sum(axis=1), 1.0, atol=1e-4)
+        return
+    assert 1 <= len(exports["cases"]) <= experiment.cases
+    for case in exports["cases"]:
+        weights = np.asarray(case["weights"])
+        n = len(case["items"])
+        if experiment.weights == "self_attention":  # causal softmax rows: query i sees j <= i
+            assert weights.shape == (n, n)
+            np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-4)
+            assert not weights[np.triu_indices(n, 1)].any()
+        else:  # the aggregation softmax over the session's items
+            assert weights.shape == (n,)
+            np.testing.assert_allclose(weights.sum(), 1.0, atol=1e-4)
+
+
+def test_without_execution_every_row_is_pending_or_not_implemented(tmp_path: Path) -> None:
     options = GridOptions(
         cache=tmp_path / "cache", reports=tmp_path / "reports", quick=True, execute=False,
         trainer=TrainerOptions(threads=1),
     )  # fmt: skip
-    run_spec(spec, options)
+    run_spec(load_spec("i3gn"), options)
+    spec = quick_spec(load_spec("i3gn"))
     for dataset in spec.datasets:
-        rows = json.loads((tmp_path / "reports" / paper / dataset / "results.json").read_text())
-        for experiment in spec.experiments:
+        rows = json.loads((tmp_path / "reports" / "i3gn" / dataset / "results.json").read_text())
+        for experiment in [e for e in spec.experiments if dataset in e.datasets]:
             labels = [r["label"] for r in rows[experiment.id]]
             assert labels == [r.label for r in experiment.rows_for(dataset)]
             for r, row in zip(rows[experiment.id], experiment.rows_for(dataset), strict=True):
                 assert r["status"] == ("pending" if row.implemented else "not implemented")
+    assert [r.label for r in spec.experiment("fig7").rows] == ["heads=1", "heads=8", "heads=32"]
 
 
 def test_the_cli_reproduces_quick_and_reports_a_bad_spec(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ class RunResult:
     score_ms: float | None = None  # scoring milliseconds per test sample
     error: str = ""
     counts: tuple[np.ndarray, np.ndarray, TieMode] | None = None  # above, tied, tie mode (COUNTS_FILE)
+    exports: dict[str, Any] = field(default_factory=dict)  # weights read out of the model (heatmap, ...)
 
     @property
     def evaluation(self) -> Evaluation | None:

@@ -5,7 +5,14 @@
 - ``curves``: one panel per metric, the sweep's first axis on x, a line per value of the
   second axis; published points dashed;
 - ``by_length``: one panel per metric at 20, the test prefix length (1..10, 11+) on x, a
-  line per model.
+  line per model;
+- ``heatmap``: a trained model's attention weights over chosen test sessions: one panel
+  per session for a square map (query position on y, the key positions it attends to on
+  x, darker = more weight, as the papers draw them), or one panel with a row per session
+  for a vector map (weight per item position);
+- ``importance``: the learned weight per signed relative distance, a line per layer (the
+  mean over the feature dimensions, a band of one standard deviation), the uniform
+  weighting dashed.
 Rows without a result are named on the axis with their status.
 """
 
@@ -36,8 +43,33 @@ def _axis_label(key: str) -> str:
     return {"HR": f"HR@{k} = P@{k} = Recall@{k} (%)", "MRR": f"MRR@{k} (%)"}.get(name, f"{key} (%)")
 
 
-def draw(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], path: Path) -> None:
+def draw(
+    experiment: Experiment,
+    dataset: str,
+    rows: list[dict[str, Any]],
+    path: Path,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> None:
+    """``compare``: another sweep's name and rows, drawn on a sweep's axes beside it."""
     plt = _pyplot()
+    if experiment.figure == "heatmap":
+        fig = _heatmap(plt, experiment, rows[0])
+    elif experiment.figure == "importance":
+        fig = _importance(plt, experiment, rows[0])
+    else:
+        fig = _metric_panels(plt, experiment, rows, compare)
+    fig.suptitle(f"{experiment.title} ({dataset})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _metric_panels(
+    plt: Any,
+    experiment: Experiment,
+    rows: list[dict[str, Any]],
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> Any:
     keys = list(experiment.metric_keys)
     if experiment.figure == "by_length":
         keys = [k for k in keys if k.endswith("@20")] or keys[:2]
@@ -46,15 +78,78 @@ def draw(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], path:
         if experiment.figure == "bars":
             _bars(ax, rows, key)
         elif experiment.figure == "curves":
-            _curves(ax, experiment, rows, key)
+            _curves(ax, experiment, rows, key, compare)
         else:
             _by_length(ax, rows, key)
         ax.set_ylabel(_axis_label(key))
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(f"{experiment.title} ({dataset})", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def _heatmap(plt: Any, experiment: Experiment, row: dict[str, Any]) -> Any:
+    cases = row["exports"]["cases"]
+    name = experiment.weights.replace("_", "-")
+    if isinstance(cases[0]["weights"][0], list):  # a square map per session: query x key
+        import numpy as np
+
+        fig, axes = plt.subplots(
+            1, len(cases) + 1, figsize=(4.6 * len(cases) + 0.9, 4.8), squeeze=False,
+            gridspec_kw={"width_ratios": [1.0] * len(cases) + [0.05]},
+        )  # fmt: skip
+        cmap = plt.get_cmap("Blues").copy()
+        cmap.set_bad("#f2f2f2")  # the keys a causal query may not see
+        causal = True
+        for ax, (number, case) in zip(axes[0], enumerate(cases, 1), strict=False):
+            weights = np.asarray(case["weights"], dtype=float)
+            n = len(weights)
+            upper = np.triu_indices(n, 1)
+            causal = causal and not np.any(weights[upper])
+            if causal:
+                weights[upper] = np.nan
+            image = ax.imshow(weights, cmap=cmap, vmin=0.0, vmax=1.0, origin="upper")
+            ticks = list(range(n))
+            ax.set_xticks(ticks, [str(j + 1) for j in ticks], fontsize=7)
+            ax.set_yticks(ticks, [str(i + 1) for i in ticks], fontsize=7)
+            ax.set_xlabel("key: item position j (1 = oldest)")
+            ax.set_ylabel("query: item position i")
+            ax.set_title(f"case {number}: test sample {case['sample']}, {n} items", fontsize=9)
+        masked = " (grey: j > i, not visible to query i)" if causal else ""
+        fig.colorbar(image, cax=axes[0][-1], label=f"{name} weight{masked}")
+        return fig
+    width = max(len(c["weights"]) for c in cases)
+    grid = [c["weights"] + [float("nan")] * (width - len(c["weights"])) for c in cases]
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * width + 2.5), 0.45 * len(cases) + 2.0))
+    image = ax.imshow(grid, cmap="Blues", vmin=0.0, aspect="auto")
+    ax.set_xticks(range(width), [str(j + 1) for j in range(width)], fontsize=7)
+    ax.set_yticks(range(len(cases)), [str(i + 1) for i in range(len(cases))], fontsize=7)
+    ax.set_xlabel("item position in the session (1 = oldest; blank: shorter session)")
+    ax.set_ylabel("case")
+    fig.colorbar(image, ax=ax, label=f"{name} weight")
+    return fig
+
+
+def _importance(plt: Any, experiment: Experiment, row: dict[str, Any]) -> Any:
+    import numpy as np
+
+    from sessionrec.experiments.report import _signed_distance
+
+    exports = row["exports"]
+    labels = exports["labels"]
+    order = sorted(range(len(labels)), key=lambda b: _signed_distance(labels[b]))
+    x = np.arange(len(order))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(order) + 2.0), 3.8))
+    for k, (mean, std) in enumerate(zip(exports["mean"], exports["std"], strict=True)):
+        m, sd = np.asarray(mean)[order], np.asarray(std)[order]
+        ax.plot(x, m, "o-", ms=3, label=f"layer {k + 1} (mean over features)")
+        ax.fill_between(x, m - sd, m + sd, alpha=0.2)
+    ax.axhline(1.0 / len(labels), color="grey", ls="--", lw=1, label="uniform weighting")
+    ax.set_xticks(x, [labels[b] for b in order], fontsize=7, rotation=90)
+    ax.set_xlabel("relative distance of the co-occurring item (- before, + after)")
+    ax.set_ylabel("importance weight (softmax over distances)")
+    ax.set_ylim(bottom=0.0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def _bars(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
@@ -82,14 +177,27 @@ def _bars(ax: Any, rows: list[dict[str, Any]], key: str) -> None:
         ax.set_ylim(max(0.0, low - 0.6 * span), high + 0.45 * span)  # room for the legend
 
 
-def _curves(ax: Any, experiment: Experiment, rows: list[dict[str, Any]], key: str) -> None:
+def _curves(
+    ax: Any,
+    experiment: Experiment,
+    rows: list[dict[str, Any]],
+    key: str,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> None:
     axes = list(experiment.grid)
     first, second = axes[0], axes[1] if len(axes) > 1 else None
+    if compare is not None:
+        name, others = compare
+        done = [r for r in others if r.get(key) is not None and first in r["axes"]]
+        if done:
+            ax.plot(
+                [r["axes"][first] for r in done], [r[key] for r in done], "^-", color="#b5651d", label=name
+            )
     groups: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(r["axes"].get(second) if second else None, []).append(r)
     for value, members in groups.items():
-        name = f"{second}={value}" if second else "ours"
+        name = f"{second}={value}" if second else (rows[0]["model"] if compare else "ours")
         done = [r for r in members if r.get(key) is not None]
         if done:
             ax.plot([r["axes"][first] for r in done], [r[key] for r in done], "o-", label=name)
@@ -105,6 +213,12 @@ def _curves(ax: Any, experiment: Experiment, rows: list[dict[str, Any]], key: st
             0.02, 0.02, f"{len(missing)} point(s) {missing[0]['status']}", transform=ax.transAxes, fontsize=7
         )
     ax.set_xlabel(first)
+    values = experiment.grid[first]
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values)
+    if numeric and max(values) / min(values) >= 50:  # e.g. beta from 0.001 to 1: a log axis
+        ax.set_xscale("log")
+        ax.set_xticks(list(values), [f"{v:g}" for v in values])
+        ax.minorticks_off()
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
 

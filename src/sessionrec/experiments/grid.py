@@ -4,12 +4,16 @@ Rows are taken in spec order, dataset by dataset. For each row and seed the runn
 in order, for a finished run in the cache, a recorded benchmark result (unless told not
 to), and otherwise trains or fits it (resuming a partial run), unless ``execute`` is off
 (then the row is "pending"). A row whose model is not registered is "not implemented".
+For a ``heatmap`` or ``importance`` experiment the finished run's saved model is then
+loaded from the cache and its own export method (``attention_maps``,
+``distance_importance``) gives the weights the report draws; nothing is retrained.
 A run that fails is logged and reported as failed; the grid goes on. Reports are
 rewritten after every finished run, so a grid that runs for days shows its progress.
 
-``quick``: each dataset is replaced by a small seeded synthetic one and neural models are
-shrunk (``QUICK_OVERRIDES``, at most ``QUICK_EPOCHS`` epochs); everything else, the
-protocol, the cache, the reports, is the same code path.
+``quick``: each dataset is replaced by a small seeded synthetic one, neural models are
+shrunk (``QUICK_OVERRIDES``, at most ``QUICK_EPOCHS`` epochs) and each sweep axis keeps its
+first, middle and last values (``quick_spec``); everything else, the protocol, the cache,
+the reports, is the same code path.
 """
 
 from __future__ import annotations
@@ -28,14 +32,15 @@ import numpy as np
 from sessionrec.data import open_dataset
 from sessionrec.data.dataset import Dataset
 from sessionrec.data.synthetic import synthetic_dataset
-from sessionrec.errors import ConfigError
+from sessionrec.errors import CheckpointError, ConfigError
 from sessionrec.experiments import cache as run_cache
 from sessionrec.experiments.cache import RunResult
 from sessionrec.experiments.recorded import Recorded, load_recorded, match
 from sessionrec.experiments.report import write_dataset_report, write_index
-from sessionrec.experiments.spec import Experiment, Protocol, RowSpec, Spec
+from sessionrec.experiments.spec import EXPORT_METHOD, Experiment, Protocol, RowSpec, Spec
 from sessionrec.models.base import Recommender
-from sessionrec.models.registry import create, resolve
+from sessionrec.models.registry import create, load_model, resolve
+from sessionrec.runs import Run
 from sessionrec.training import TrainerOptions
 
 log = logging.getLogger("sessionrec.experiments")
@@ -43,6 +48,25 @@ log = logging.getLogger("sessionrec.experiments")
 QUICK_OVERRIDES: dict[str, Any] = {"embedding_dim": 16, "batch_size": 64, "attention_dim": 0}
 QUICK_EPOCHS = 2
 QUICK_DATA = {"n_sessions": 400, "n_items": 60}
+QUICK_SWEEP_POINTS = 3  # per axis: the first, middle and last values
+
+
+def quick_spec(spec: Spec) -> Spec:
+    """The spec a quick run runs: each sweep axis thinned to its first, middle and last values."""
+    experiments = []
+    for e in spec.experiments:
+        if e.kind == "sweep":
+            kept = {k: _thin(v) for k, v in e.grid.items()}
+            rows = tuple(r for r in e.rows if all(r.axes[k] in kept[k] for k in kept))
+            e = replace(e, rows=rows, grid=kept)
+        experiments.append(e)
+    return replace(spec, experiments=tuple(experiments))
+
+
+def _thin(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    if len(values) <= QUICK_SWEEP_POINTS:
+        return values
+    return (values[0], values[len(values) // 2], values[-1])
 
 
 @dataclass
@@ -96,6 +120,8 @@ def run_spec(spec: Spec, options: GridOptions) -> dict[str, Results]:
                 f"{spec.paper}: no dataset {', '.join(unknown)}; it has {', '.join(spec.datasets)}"
             )
     recorded = [] if options.quick else load_recorded(options.recorded)
+    if options.quick:
+        spec = quick_spec(spec)
     with _locked(options.cache / ".grid.lock" if options.execute else None, blocking=False):
         return _run_datasets(spec, options, datasets, selected, recorded)
 
@@ -161,8 +187,9 @@ def load_data(spec: Spec, dataset_name: str, options: GridOptions) -> Dataset:
     return open_dataset(path)
 
 
-def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool) -> Recommender:
-    """The row's model with the protocol's overrides (where its config has the key) and the seed."""
+def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool, dataset: str = "") -> Recommender:
+    """The row's model with the protocol's overrides (where its config has the key), the seed
+    and the row's overrides (those it gives for ``dataset`` last)."""
     cls, _ = resolve(row.model)
     names = set(cls.config_class.field_names())
     values: dict[str, Any] = {k: v for k, v in protocol.overrides.items() if k in names}
@@ -172,7 +199,7 @@ def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool) -> Rec
         values["seed"] = seed
     if quick:
         values.update({k: v for k, v in QUICK_OVERRIDES.items() if k in names})
-    values.update(row.overrides)
+    values.update(row.overrides_for(dataset))
     if quick and "epochs" in names:
         values["epochs"] = min(values.get("epochs", QUICK_EPOCHS), QUICK_EPOCHS)
         values["patience"] = 1
@@ -182,11 +209,82 @@ def build_model(row: RowSpec, protocol: Protocol, seed: int, quick: bool) -> Rec
 def _row_result(
     row: RowSpec, experiment: Experiment, seed: int, context: _Context, execute: bool
 ) -> RunResult:
+    result = _run_result(row, experiment, seed, context, execute)
+    if experiment.kind in EXPORT_METHOD and result.status == "done":
+        result = replace(result, exports=exports_of(experiment, result, context.data))
+    return result
+
+
+def exports_of(experiment: Experiment, result: RunResult, data: Dataset) -> dict[str, Any]:
+    """The weights a heatmap or importance experiment draws, read out of the run's saved model.
+
+    JSON-ready: ``{"error": why}`` when they cannot be had (a recorded result has no model).
+    """
+    if not result.source.startswith("run "):
+        return {"error": f"no saved model to read weights from ({result.source or 'no run'})"}
+    try:
+        model = load_model(Run(Path(result.source.removeprefix("run "))).model_dir)
+        if experiment.kind == "heatmap":
+            return _heatmap_exports(experiment, model, data)
+        return _importance_exports(model)
+    except (RuntimeError, KeyError, ValueError, OSError, CheckpointError) as exc:
+        log.warning("%s: weights not exported (%s)", experiment.id, exc)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def heatmap_cases(lengths: np.ndarray, sessions: np.ndarray, length: int, cases: int) -> np.ndarray:
+    """Test samples drawn, one prefix per session: those whose prefix has ``length`` items,
+    first in test order, then those of the nearest lengths (shorter first on a tie)."""
+    distance = np.abs(lengths.astype(np.int64) - length) * 2 + (lengths > length)
+    order = np.lexsort((np.arange(len(lengths)), distance))
+    _, first = np.unique(sessions[order], return_index=True)  # each session's nearest prefix
+    return np.sort(order[np.sort(first)][:cases])
+
+
+def _heatmap_exports(experiment: Experiment, model: Recommender, data: Dataset) -> dict[str, Any]:
+    test = data.test
+    samples = heatmap_cases(test.prefix_lengths, test.sample_session, experiment.length, experiment.cases)
+    sessions = [test.prefix(int(i)) for i in samples]
+    maps = model.attention_maps(sessions)  # type: ignore[attr-defined]
+    if experiment.weights not in maps:
+        raise KeyError(f"{model.name} returns no {experiment.weights!r} weights (it has {sorted(maps)})")
+    weights = np.asarray(maps[experiment.weights])
+    vocab, targets = test.vocab, test.targets
+    cases = []
+    for row, (sample, session) in enumerate(zip(samples, sessions, strict=True)):
+        window = getattr(model.config, "max_length", 0) or len(session)
+        shown = session[-window:]  # the items the model attended over
+        n = len(shown)
+        cut = weights[row][:n, :n] if weights.ndim == 3 else weights[row][:n]
+        cases.append(
+            {
+                "sample": int(sample),
+                "prefix_length": len(session),
+                "items": [str(v) for v in vocab.decode(shown)],
+                "target": str(vocab.decode([int(targets[sample])])[0]),
+                "weights": np.round(cut.astype(np.float64), 6).tolist(),
+            }
+        )
+    return {"weights": experiment.weights, "cases": cases}
+
+
+def _importance_exports(model: Recommender) -> dict[str, Any]:
+    exported = model.distance_importance()  # type: ignore[attr-defined]
+    return {
+        "labels": [str(x) for x in exported["labels"]],
+        "mean": np.round(np.asarray(exported["mean"], dtype=np.float64), 6).tolist(),  # [layers, buckets]
+        "std": np.round(np.asarray(exported["std"], dtype=np.float64), 6).tolist(),
+    }
+
+
+def _run_result(
+    row: RowSpec, experiment: Experiment, seed: int, context: _Context, execute: bool
+) -> RunResult:
     if not row.implemented:
         return RunResult("not implemented", protocol=f"model {row.model!r} is not registered yet")
     options, data, dataset_name = context.options, context.data, context.dataset_name
     protocol = experiment.protocol
-    model = build_model(row, protocol, seed, options.quick)
+    model = build_model(row, protocol, seed, options.quick, dataset_name)
     job = run_cache.make_job(
         model, protocol.select_on, protocol.refit, protocol.valid_fraction, context.fingerprint,
         options.cache, dataset_name,

@@ -4,8 +4,10 @@
 published one and the difference side by side for every metric the paper reports, a
 paired significance test of each row against the paper's proposed model, the protocol
 that produced each row), ``<experiment>.csv`` and ``<experiment>.png`` (grouped bars for
-ablations, curves for sweeps, curves by session length; the published values drawn beside
-ours where the paper gives them). ``REPORTS/<paper>/README.md`` puts the datasets side by
+ablations, curves for sweeps, curves by session length, heat maps of attention weights,
+importance per relative distance; the published values drawn beside ours where the paper
+gives them). Heatmap and importance experiments also write the weights drawn, as
+``<experiment>-weights.csv`` and in the Markdown. ``REPORTS/<paper>/README.md`` puts the datasets side by
 side, as the papers' tables do. A row more than ``BELOW`` points under its paper on any
 metric shows the spec's written reason, or says that none is written yet.
 """
@@ -29,7 +31,8 @@ BELOW = 1.0  # points
 LENGTH_LABELS = [*(str(i) for i in range(1, 11)), "11+"]
 QUICK_BANNER = (
     "> **QUICK RUN**: a small synthetic stand-in for this dataset and shrunk models. It checks "
-    "that the pipeline runs; its figures are not results."
+    "that the pipeline runs (each sweep at its first, middle and last values); its figures are not "
+    "results."
 )
 METRIC_TITLES = {"HR": "HR@{k} (= P@{k} = Recall@{k}, %)", "MRR": "MRR@{k} (%)", "NDCG": "NDCG@{k} (%)"}
 
@@ -65,11 +68,13 @@ def write_dataset_report(
         "by `benchmarks/` (`recorded`, no per-sample ranks, hence no significance test).",
         "",
     ]
-    table_rows: dict[str, list[dict[str, Any]]] = {}
+    table_rows = {e.id: _rows(e, dataset, results, quick) for e in chosen}
     for experiment in chosen:
-        rows = _rows(experiment, dataset, results, quick)
-        table_rows[experiment.id] = rows
-        lines += _section(experiment, dataset, rows, out)
+        compare = None
+        if experiment.compare_with in table_rows:  # another sweep drawn on the same axes
+            other = next(e for e in chosen if e.id == experiment.compare_with)
+            compare = (_model_label(other), table_rows[other.id])
+        lines += _section(experiment, dataset, table_rows[experiment.id], out, compare)
     (out / "README.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(table_rows, indent=2, default=_json_default) + "\n")
     return out
@@ -103,6 +108,7 @@ def _rows(
             "by_length": result.by_length,
             "train_sps": result.train_sps,
             "score_ms": result.score_ms,
+            "exports": result.exports,
         }
         below = []
         for key in experiment.metric_keys:
@@ -126,7 +132,7 @@ def _rows(
             row["p_t"], row["p_mcnemar"] = test.t_pvalue, test.mcnemar_pvalue
         note = [spec_row.note] if spec_row.note else []
         if below:
-            reason = spec_row.reasons.get(dataset)
+            reason = spec_row.reasons.get(dataset) or experiment.reasons.get(dataset)
             note.append(
                 f"{', '.join(below)} more than {BELOW:g} point below the paper: "
                 + (reason if reason else "**no reason written yet**")
@@ -170,7 +176,18 @@ def _ours(row: dict[str, Any], key: str) -> str:
     return _fmt(row[key])
 
 
-def _section(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], out: Path) -> list[str]:
+def _model_label(experiment: Experiment) -> str:
+    """A sweep's name in a figure's legend: its model."""
+    return experiment.rows[0].model if experiment.rows else experiment.id
+
+
+def _section(
+    experiment: Experiment,
+    dataset: str,
+    rows: list[dict[str, Any]],
+    out: Path,
+    compare: tuple[str, list[dict[str, Any]]] | None = None,
+) -> list[str]:
     lines = [f"## {experiment.title}", ""]
     if experiment.source:
         lines += [f"Paper: {experiment.source}.", ""]
@@ -206,17 +223,102 @@ def _section(experiment: Experiment, dataset: str, rows: list[dict[str, Any]], o
         lines.append("")
         if experiment.kind == "by_length":
             lines += _length_tables(experiment, rows)
+        if experiment.kind in ("heatmap", "importance"):
+            lines += _weights_section(experiment, rows, out / f"{experiment.id}-weights.csv")
     _write_csv(experiment, dataset, rows, out / f"{experiment.id}.csv")
-    if experiment.figure and any(r["status"] == "done" for r in rows):
+    drawable = [r for r in rows if r["status"] == "done"]
+    if experiment.kind in ("heatmap", "importance"):
+        drawable = [r for r in drawable if r["exports"] and "error" not in r["exports"]]
+    if experiment.figure and drawable:
         from sessionrec.experiments.figures import draw
 
         path = out / f"{experiment.id}.png"
-        draw(experiment, dataset, rows, path)
+        draw(experiment, dataset, rows, path, compare)
         lines += [f"![{experiment.title}]({path.name})", ""]
     elif experiment.figure:
         (out / f"{experiment.id}.png").unlink(missing_ok=True)
         lines += ["(figure drawn once a row has a result)", ""]
     return lines
+
+
+def _weights_section(experiment: Experiment, rows: list[dict[str, Any]], path: Path) -> list[str]:
+    """The weights a heatmap or importance figure draws, in Markdown and as a long CSV."""
+    row = rows[0] if rows else None
+    exports = row["exports"] if row is not None else {}
+    if row is None or row["status"] != "done":
+        path.unlink(missing_ok=True)
+        return ["(weights read out once the model has a finished run)", ""]
+    if "error" in exports:
+        path.unlink(missing_ok=True)
+        return [f"Weights not exported: {exports['error']}.", ""]
+    lines: list[str] = []
+    records: list[dict[str, Any]] = []
+    if experiment.kind == "heatmap":
+        lines += [
+            f"{experiment.weights} weights of {row['label']} over {len(exports['cases'])} test prefixes "
+            f"(the first of {experiment.length} items in test order, or the nearest lengths); "
+            "positions 1..n are the items the model attended over, oldest first:",
+            "",
+        ]
+        for number, case in enumerate(exports["cases"], 1):
+            items = " ".join(case["items"])
+            lines.append(
+                f"- case {number}: test sample {case['sample']}, prefix of {case['prefix_length']} items "
+                f"[{items}], next item {case['target']}"
+            )
+            weights = case["weights"]
+            for i, line in enumerate(weights if isinstance(weights[0], list) else [weights]):
+                for j, w in enumerate(line):
+                    query = i + 1 if isinstance(weights[0], list) else ""
+                    records.append(
+                        {"case": number, "sample": case["sample"], "query": query, "key": j + 1,
+                         "item": case["items"][j], "weight": w}
+                    )  # fmt: skip
+        if exports["cases"] and not isinstance(exports["cases"][0]["weights"][0], list):
+            width = max(len(c["weights"]) for c in exports["cases"])
+            lines += ["", "| case | " + " | ".join(str(j) for j in range(1, width + 1)) + " |"]
+            lines.append("|" + "---|" * (width + 1))
+            for number, case in enumerate(exports["cases"], 1):
+                cells = [_fmt(w, 3) for w in case["weights"]] + [""] * (width - len(case["weights"]))
+                lines.append(f"| {number} | " + " | ".join(cells) + " |")
+        lines.append("")
+    else:
+        labels = exports["labels"]
+        order = sorted(range(len(labels)), key=lambda b: _signed_distance(labels[b]))
+        layers = len(exports["mean"])
+        lines += [
+            f"Learned importance per relative distance of {row['label']} (softmax over the distance "
+            "buckets, mean ± std over the feature dimensions; a uniform weighting would give "
+            f"{1 / max(len(labels), 1):.3f} each):",
+            "",
+            "| distance | " + " | ".join(f"layer {k + 1}" for k in range(layers)) + " |",
+            "|" + "---|" * (layers + 1),
+        ]
+        for b in order:
+            cells = [f"{exports['mean'][k][b]:.4f} ± {exports['std'][k][b]:.4f}" for k in range(layers)]
+            lines.append(f"| {labels[b]} | " + " | ".join(cells) + " |")
+            records += [
+                {"layer": k + 1, "distance": labels[b], "mean": exports["mean"][k][b],
+                 "std": exports["std"][k][b]}
+                for k in range(layers)
+            ]  # fmt: skip
+        lines.append("")
+    if records:
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows({k: _csv_value(v) for k, v in r.items()} for r in records)
+    return lines
+
+
+def _signed_distance(label: str) -> float:
+    """Sort key of a distance bucket label: "<-K" < "-K" < ... < "-1" < "+1" < ... < ">+K"."""
+    text = label.lstrip("<>")
+    try:
+        value = float(text)
+    except ValueError:  # "+any" / "-any" (FOCOL-SG)
+        return -0.5 if text.startswith("-") else 0.5
+    return value + (0.5 if label.startswith(">") else -0.5 if label.startswith("<") else 0.0)
 
 
 def _time_table(experiment: Experiment, rows: list[dict[str, Any]]) -> list[str]:
@@ -314,7 +416,7 @@ def write_index(spec: Spec, root: Path, quick: bool = False) -> Path:
     ]
     for experiment in spec.experiments:
         datasets = [d for d in experiment.datasets if d in per_dataset and experiment.id in per_dataset[d]]
-        if not datasets or experiment.kind == "time":
+        if not datasets or experiment.kind in ("time", "heatmap", "importance"):
             continue
         lines += [f"## {experiment.title}", ""]
         header = ["model"] + [f"{d} {k}" for d in datasets for k in experiment.metric_keys]

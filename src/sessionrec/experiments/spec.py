@@ -21,17 +21,34 @@ A spec file (``specs/<paper>.toml`` in this package, or any path) holds::
     id = "fig2"                           # file names in the report
     title = "..."
     kind = "ablation"                     # table | ablation | sweep | by_length | time
+                                          #   | heatmap | importance
     [[experiment.row]]
     label = "TAGNN-L"
     model = "tagnn-l"                     # a registered model or preset
     overrides = { ... }                   # config keys on top of the preset
     published.diginetica = { "HR@20" = 51.31, "MRR@20" = 18.03 }
     reasons.diginetica = "why we are more than a point below, when we are"
+    dataset_overrides.yoochoose1_64 = { embedding_dim = 100 }   # config keys on one dataset
 
 A ``sweep`` experiment names one ``model`` and a ``grid`` (``{key = [values]}``, one
 axis or two); its rows are the grid's product, labelled ``key=value``; its published
-values are lists in that order. A ``time`` experiment reports training and scoring
+values are lists in that order; ``compare_with`` names another sweep over the same first
+axis, drawn in the same figure (I3GN's k beside SKNN's). A ``time`` experiment reports training and scoring
 time relative to the proposed row (published values keyed ``train`` and ``test``).
+
+Two kinds read weights out of one trained model (``model``, optional ``label``,
+``overrides``, ``dataset_overrides``; its run is shared with any row of the same
+config and protocol): ``heatmap`` draws the attention weights of chosen test sessions
+(``weights`` names the map the model's ``attention_maps`` returns, e.g.
+``"self_attention"`` [L, L] per session or ``"aggregation"`` [L] per session; ``cases``
+test prefixes of ``length`` items, the first in test order, the nearest lengths when
+too few have it); ``importance`` draws the learned weight per relative distance that
+the model's ``distance_importance`` exports. Papers only draw these: they take no
+published values.
+
+An experiment's ``reasons`` (by dataset) apply to its rows that give none (sweeps'
+rows have no other place for one); its ``dataset_overrides`` apply to every row, under
+the row's own.
 
 Every key is checked on load; all problems are reported at once, one line each. A row
 whose model is not registered is kept and reported as "not implemented".
@@ -41,7 +58,7 @@ from __future__ import annotations
 
 import itertools
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -49,14 +66,21 @@ from typing import Any
 from sessionrec.errors import ConfigError, UnknownModelError
 from sessionrec.models.registry import resolve
 
-KINDS = ("table", "ablation", "sweep", "by_length", "time")
+KINDS = ("table", "ablation", "sweep", "by_length", "time", "heatmap", "importance")
 FIGURE_OF_KIND = {
     "table": None,
     "ablation": "bars",
     "sweep": "curves",
     "by_length": "by_length",
     "time": None,
+    "heatmap": "heatmap",
+    "importance": "importance",
 }
+FIGURES = ("bars", "curves", "by_length", "heatmap", "importance")
+# the kinds that read weights out of a trained model, and the model method that exports them
+EXPORT_METHOD = {"heatmap": "attention_maps", "importance": "distance_importance"}
+SINGLE_MODEL_KINDS = ("sweep", *EXPORT_METHOD)
+HEATMAP_KEYS = ("weights", "cases", "length")
 METRIC_NAMES = ("HR", "MRR", "NDCG")
 TIME_KEYS = ("train", "test")
 SPEC_PACKAGE = "sessionrec.experiments.specs"
@@ -75,9 +99,12 @@ _TOP_KEYS = {
 _PROTOCOL_KEYS = {"select_on", "refit", "valid_fraction", "epochs", "seeds", "overrides"}
 _EXPERIMENT_KEYS = {
     "id", "title", "kind", "source", "note", "datasets", "proposed", "metrics", "cutoffs",
-    "protocol", "row", "model", "grid", "overrides", "published", "figure",
+    "protocol", "row", "model", "grid", "overrides", "published", "figure", "reasons",
+    "dataset_overrides", "label", "compare_with", *HEATMAP_KEYS,
 }  # fmt: skip
-_ROW_KEYS = {"label", "model", "overrides", "published", "reasons", "datasets", "note"}
+_ROW_KEYS = {
+    "label", "model", "overrides", "published", "reasons", "datasets", "note", "dataset_overrides",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -116,6 +143,11 @@ class RowSpec:
     datasets: tuple[str, ...] | None = None
     note: str = ""
     axes: dict[str, Any] = field(default_factory=dict)  # a sweep row's grid values
+    dataset_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # dataset -> config keys
+
+    def overrides_for(self, dataset: str) -> dict[str, Any]:
+        """The row's config keys on ``dataset``: its overrides, then that dataset's."""
+        return {**self.overrides, **self.dataset_overrides.get(dataset, {})}
 
     @property
     def implemented(self) -> bool:
@@ -140,6 +172,11 @@ class Experiment:
     note: str = ""
     figure: str | None = None
     grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # dataset -> reason for rows giving none
+    weights: str = ""  # heatmap: the attention map drawn
+    cases: int = 2  # heatmap: test sessions drawn
+    length: int = 15  # heatmap: their prefix length
+    compare_with: str = ""  # sweep: another sweep's id, drawn on the same axes (I3GN against SKNN)
 
     def rows_for(self, dataset: str) -> list[RowSpec]:
         return [r for r in self.rows if r.datasets is None or dataset in r.datasets]
@@ -208,11 +245,28 @@ def parse_spec(raw: dict[str, Any], where: str = "<spec>") -> Spec:
                 errors.append(f"{where}: experiment id {exp.id!r} appears twice")
             seen.add(exp.id)
             experiments.append(exp)
+    _check_comparisons(experiments, where, errors)
     if errors:
         raise ConfigError(f"{len(errors)} problem(s) in the spec:\n  " + "\n  ".join(errors))
     return Spec(
         paper, str(raw.get("title", paper)), str(raw.get("source", "")), datasets, tuple(experiments), where
     )
+
+
+def _check_comparisons(experiments: list[Experiment], where: str, errors: list[str]) -> None:
+    """``compare_with`` names another sweep over the same first axis."""
+    by_id = {e.id: e for e in experiments}
+    for e in experiments:
+        if not e.compare_with:
+            continue
+        here = f"{where}: experiment {e.id!r}: compare_with"
+        other = by_id.get(e.compare_with)
+        if e.kind != "sweep":
+            errors.append(f"{here}: only a sweep is drawn beside another sweep")
+        elif other is None or other.kind != "sweep" or other is e:
+            errors.append(f"{here}: {e.compare_with!r} is not another sweep of this spec")
+        elif list(other.grid)[:1] != list(e.grid)[:1]:
+            errors.append(f"{here}: {other.id!r} sweeps {list(other.grid)[:1]}, not {list(e.grid)[:1]}")
 
 
 def _experiment(
@@ -253,16 +307,31 @@ def _experiment(
     allowed = set(TIME_KEYS) if kind == "time" else set(metric_keys)
     exp_protocol = _protocol(e.get("protocol", {}), protocol, f"{here}: protocol", errors)
     figure = _get(e, "figure", str, here, errors) or FIGURE_OF_KIND[kind] or "none"
-    if figure not in ("bars", "curves", "by_length", "none"):
-        errors.append(f"{here}: figure must be bars, curves, by_length or none, got {figure!r}")
+    if figure not in (*FIGURES, "none"):
+        errors.append(f"{here}: figure must be {', '.join(FIGURES)} or none, got {figure!r}")
+    elif figure in EXPORT_METHOD and figure != kind:
+        errors.append(f"{here}: figure {figure!r} draws a {figure} experiment's weights, not a {kind}'s")
+        figure = "none"
+    elif kind in EXPORT_METHOD and figure not in (kind, "none"):
+        errors.append(f"{here}: a {kind} experiment draws figure {kind!r} (or none), got {figure!r}")
+        figure = kind
+    reasons = _reasons(e, here, exp_datasets, errors)
+    exp_dataset_overrides = _dataset_overrides(e, here, exp_datasets, errors)
     rows: list[RowSpec] = []
     grid: dict[str, tuple[Any, ...]] = {}
+    heatmap = _heatmap_keys(e, kind, here, errors)
     if kind == "sweep":
+        if "label" in e:
+            errors.append(f"{here}: a sweep's rows are labelled by its grid; remove 'label'")
         rows, grid = _sweep_rows(e, here, exp_datasets, allowed, errors)
+    elif kind in EXPORT_METHOD:
+        rows = _export_rows(e, kind, here, errors)
     else:
-        for key in ("model", "grid"):
+        for key in ("model", "grid", "label"):
             if key in e:
-                errors.append(f"{here}: {key!r} belongs to sweep experiments (use rows)")
+                errors.append(
+                    f"{here}: {key!r} belongs to {', '.join(SINGLE_MODEL_KINDS)} experiments (use rows)"
+                )
         for j, r in enumerate(_get(e, "row", list, here, errors, required=True) or []):
             row = _row(r, f"{here} row[{j}]", exp_datasets, allowed, errors)
             if row is not None:
@@ -277,8 +346,19 @@ def _experiment(
         proposed = None
     if kind == "time" and proposed is None:
         errors.append(f"{here}: a time experiment needs a proposed row (times are relative to it)")
+    if exp_dataset_overrides:
+        rows = [
+            replace(
+                r,
+                dataset_overrides={
+                    d: {**exp_dataset_overrides.get(d, {}), **r.dataset_overrides.get(d, {})}
+                    for d in {*exp_dataset_overrides, *r.dataset_overrides}
+                },
+            )
+            for r in rows
+        ]
     for row in rows:
-        _check_model(row, exp_protocol, here, errors)
+        _check_model(row, exp_protocol, here, errors, kind)
     return Experiment(
         exp_id,
         str(e.get("title", exp_id)),
@@ -292,7 +372,70 @@ def _experiment(
         str(e.get("note", "")),
         None if figure == "none" else figure,
         grid,
+        reasons,
+        compare_with=_get(e, "compare_with", str, here, errors) or "",
+        **heatmap,
     )
+
+
+def _reasons(raw: dict[str, Any], here: str, datasets: tuple[str, ...], errors: list[str]) -> dict[str, str]:
+    reasons = _get(raw, "reasons", dict, here, errors) or {}
+    for dataset, text in reasons.items():
+        if dataset not in datasets:
+            errors.append(f"{here}: reasons.{dataset}: not one of the experiment's datasets")
+        elif not isinstance(text, str):
+            errors.append(f"{here}: reasons.{dataset} must be a string")
+    return {k: str(v) for k, v in reasons.items()}
+
+
+def _dataset_overrides(
+    raw: dict[str, Any], here: str, datasets: tuple[str, ...], errors: list[str]
+) -> dict[str, dict[str, Any]]:
+    values = _get(raw, "dataset_overrides", dict, here, errors) or {}
+    out = {}
+    for dataset, overrides in values.items():
+        if dataset not in datasets:
+            errors.append(f"{here}: dataset_overrides.{dataset}: not one of the experiment's datasets")
+        elif not isinstance(overrides, dict):
+            errors.append(f"{here}: dataset_overrides.{dataset} must be a table of config keys")
+        else:
+            out[dataset] = dict(overrides)
+    return out
+
+
+def _heatmap_keys(e: dict[str, Any], kind: str, here: str, errors: list[str]) -> dict[str, Any]:
+    """``weights``, ``cases``, ``length``: a heatmap experiment's choice of map and sessions."""
+    if kind != "heatmap":
+        for key in HEATMAP_KEYS:
+            if key in e:
+                errors.append(f"{here}: {key!r} belongs to heatmap experiments")
+        return {}
+    weights = _get(e, "weights", str, here, errors, required=True) or ""
+    out: dict[str, Any] = {"weights": weights}
+    for key, low in (("cases", 1), ("length", 1)):
+        if key in e:
+            value = e[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                errors.append(f"{here}: {key} must be an integer >= {low}, got {value!r}")
+            else:
+                out[key] = value
+    return out
+
+
+def _export_rows(e: dict[str, Any], kind: str, here: str, errors: list[str]) -> list[RowSpec]:
+    """The one row of a heatmap or importance experiment: the model whose weights are drawn."""
+    model = _get(e, "model", str, here, errors, required=True) or "?"
+    for key in ("row", "grid"):
+        if key in e:
+            errors.append(f"{here}: a {kind} experiment draws one model's weights: remove {key!r}")
+    if "published" in e:
+        errors.append(
+            f"{here}: a {kind} experiment takes no published values (papers only draw these weights; "
+            "say so in its note)"
+        )
+    label = _get(e, "label", str, here, errors) or model
+    overrides = _get(e, "overrides", dict, here, errors) or {}
+    return [RowSpec(label, model, dict(overrides))]
 
 
 def _sweep_rows(
@@ -380,19 +523,27 @@ def _row(
         {k: str(v) for k, v in reasons.items()},
         tuple(row_datasets) if row_datasets else None,
         str(r.get("note", "")),
+        dataset_overrides=_dataset_overrides(r, here, datasets, errors),
     )
 
 
-def _check_model(row: RowSpec, protocol: Protocol, here: str, errors: list[str]) -> None:
-    """A registered model's overrides must be valid config keys and values."""
+def _check_model(row: RowSpec, protocol: Protocol, here: str, errors: list[str], kind: str = "table") -> None:
+    """A registered model's overrides must be valid config keys and values; an experiment
+    that reads weights out of it needs the model's export method."""
     try:
         cls, preset = resolve(row.model)
     except UnknownModelError:
         return  # reported as "not implemented"
-    try:
-        cls.config_class.from_dict({**preset, **row.overrides})
-    except ConfigError as exc:
-        errors.append(f"{here} row {row.label!r} ({row.model}): {exc}")
+    for dataset in ("", *row.dataset_overrides):
+        try:
+            cls.config_class.from_dict({**preset, **row.overrides_for(dataset)})
+        except ConfigError as exc:
+            on = f" on {dataset}" if dataset else ""
+            errors.append(f"{here} row {row.label!r} ({row.model}{on}): {exc}")
+            break
+    method = EXPORT_METHOD.get(kind)
+    if method and not callable(getattr(cls, method, None)):
+        errors.append(f"{here}: a {kind} experiment needs a model with {method}(); {row.model} has none")
     names = set(cls.config_class.field_names())
     for key, value in protocol.overrides.items():
         if key in names:
