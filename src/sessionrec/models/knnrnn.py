@@ -133,7 +133,7 @@ class KNNRNN(GRU4Rec):
     @property
     def weight(self) -> float:
         assert self.module_ is not None
-        return float(self.module_.sknn_weight)
+        return round(float(self.module_.sknn_weight), 6)  # as chosen from the grid (a float32 buffer)
 
     def parts(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         """(SKNN, GRU4Rec) raw scores [B, N] of the batch's prefixes."""
@@ -161,7 +161,7 @@ class KNNRNN(GRU4Rec):
     def weight_metrics(self, valid: Split, batch_size: int = 500) -> dict[float, dict[str, float]]:
         """Metrics on ``valid`` of every weight of the grid, both parts scored once per batch."""
         assert self.module_ is not None
-        weights = np.linspace(0.0, 1.0, self.config.weight_grid).tolist()
+        weights = [round(w, 6) for w in np.linspace(0.0, 1.0, self.config.weight_grid).tolist()]
         above = np.empty((len(weights), len(valid)), dtype=np.int64)
         tied = np.empty_like(above)
         order = np.argsort(valid.prefix_lengths, kind="stable")
