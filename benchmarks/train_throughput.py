@@ -78,6 +78,8 @@ def subnormal_share(tensors: list[torch.Tensor]) -> float:
     """The fraction of float32 values that are subnormal, read from their bits."""
     total = subnormal = 0
     for tensor in tensors:
+        if tensor.is_sparse:  # the rows a sparse gradient holds (GRU4Rec's item table)
+            tensor = tensor.coalesce().values()
         bits = tensor.detach().float().contiguous().view(torch.int32)
         exponent_zero = (bits & 0x7F800000) == 0
         subnormal += int((exponent_zero & ((bits & 0x007FFFFF) != 0)).sum())

@@ -28,6 +28,7 @@ class AdagradNesterov(torch.optim.Optimizer):
     def step(self, closure: Any = None) -> None:  # type: ignore[override]
         for group in self.param_groups:
             lr, momentum, eps = group["lr"], group["momentum"], group["eps"]
+            dense: list[torch.Tensor] = []
             for param in group["params"]:
                 if param.grad is None:
                     continue
@@ -41,18 +42,23 @@ class AdagradNesterov(torch.optim.Optimizer):
                     grad = grad.coalesce()
                     self._rows(param, state, grad.indices()[0], grad.values(), lr, momentum, eps)
                 else:
-                    self._dense(param, state, grad, lr, momentum, eps)
+                    dense.append(param)
+            if dense:
+                self._dense(dense, lr, momentum, eps)
 
-    @staticmethod
-    def _dense(
-        param: torch.Tensor, state: dict, grad: torch.Tensor, lr: float, mu: float, eps: float
-    ) -> None:
-        total = state["sum"].addcmul_(grad, grad)
-        scaled = grad / total.add(eps).sqrt_()
+    def _dense(self, params: list[torch.Tensor], lr: float, mu: float, eps: float) -> None:
+        """The dense parameters of a group at once (multi-tensor operations)."""
+        grads = [p.grad for p in params]
+        totals = [self.state[p]["sum"] for p in params]
+        torch._foreach_addcmul_(totals, grads, grads)
+        denominators = torch._foreach_add(totals, eps)
+        torch._foreach_sqrt_(denominators)  # sqrt(G + eps)
         if mu:
-            velocity = state["velocity"].mul_(mu).sub_(scaled, alpha=lr)
-            param.add_(velocity, alpha=mu)
-        param.sub_(scaled, alpha=lr)
+            velocities = [self.state[p]["velocity"] for p in params]
+            torch._foreach_mul_(velocities, mu)
+            torch._foreach_addcdiv_(velocities, grads, denominators, value=-lr)
+            torch._foreach_add_(params, velocities, alpha=mu)
+        torch._foreach_addcdiv_(params, grads, denominators, value=-lr)
 
     @staticmethod
     def _rows(
