@@ -35,7 +35,10 @@ Defaults are the official Diginetica parameters (``paramfiles/diginetica_bprmax_
 per notes 5.4: bpr-max, layers [512], batch 128, dropout 0.5 / 0.3, lr 0.05, momentum 0.15,
 2048 samples, sample_alpha 0.3, bpreg 0.9, ELU 1, 10 epochs); preset ``gru4rec-diginetica``
 names them, ``gru4rec-yoochoose`` is ``yoochoose_xe_shared_best`` (cross-entropy, [480],
-batch 48, dropout 0 / 0.2, lr 0.07, momentum 0, sample_alpha 0.2, logq 1).
+batch 48, dropout 0 / 0.2, lr 0.07, momentum 0, sample_alpha 0.2, logq 1; its final activation
+is linear here, as the notes give none for that set). The SR-GNN-table rows of GRU4Rec
+(29.45 / 8.33 on Diginetica) come from 2016-style runs (TOP1/BPR, about 100 units), not from
+these parameters; TOP1 and BPR are not implemented.
 
 Scoring for evaluation and serving: the GRU runs over the whole prefix from h_0 = 0 and
 every item is scored; in eval mode (no dropout) this is the hidden state session-parallel
