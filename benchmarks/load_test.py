@@ -161,9 +161,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(run_dir: Path, port: int, torch_threads: int) -> subprocess.Popen[bytes]:
+def start_server(
+    run_dir: Path, port: int, torch_threads: int, options: tuple[str, ...] = ("--log-level", "warning")
+) -> subprocess.Popen[bytes]:
+    """``sessionrec serve`` in a child process, once its /ready answers 200 (within 120 s)."""
     command = [sys.executable, "-m", "sessionrec", "serve", str(run_dir), "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning", "--torch-threads", str(torch_threads)]
+    command += ["--no-access-log", "--torch-threads", str(torch_threads), *options]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

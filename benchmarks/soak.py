@@ -19,11 +19,9 @@ Per window: requests, p50/p99 latency, statuses, and the server's resident memor
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_test import MALFORMED, encode, free_port, http_get
+from load_test import MALFORMED, encode, free_port, start_server
 from loadgen import TRANSPORT_ERROR, loop_name, run_async, run_load
 from serving_latency import DEFAULT_DATA, ROOT, build_model, save_as_run, test_sessions
 from train_throughput import cpu_name
@@ -107,23 +105,6 @@ def window_summary(records: list[tuple[str, int, float]], wall: float, pid: int)
     }
 
 
-def start_server(run_dir: Path, port: int, torch_threads: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "sessionrec", "serve", str(run_dir), "--port", str(port)]
-    command += ["--host", "127.0.0.1", "--no-access-log", "--log-level", "error"]
-    command += ["--torch-threads", str(torch_threads), "--max-session-length", str(SESSION_CAP)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError):
-            if http_get(f"http://127.0.0.1:{port}/ready", timeout=1)[0] == 200:
-                return process
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited with code {process.returncode}")
-        time.sleep(0.2)
-    process.kill()
-    raise SystemExit("the server did not become ready within 120 s")
-
-
 def soak(url: str, pid: int, sessions: list[list[int]], args: argparse.Namespace) -> list[dict[str, Any]]:
     host, port = "127.0.0.1", int(url.rsplit(":", 1)[1])
     windows = []
@@ -162,7 +143,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         del model  # the server holds its own copy
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        process = start_server(run_dir, port, args.torch_threads)
+        options = ("--host", "127.0.0.1", "--log-level", "error", "--max-session-length", str(SESSION_CAP))
+        process = start_server(run_dir, port, args.torch_threads, options)
         try:
             rss_ready = rss_mb(process.pid)
             windows = soak(url, process.pid, sessions, args)

@@ -25,6 +25,12 @@ on several workers:
   round-robin to the ranks, and each sample's counts of items scored above and tied
   with its target are summed over ranks. Every batch is scored exactly as one process
   scores it, so the metrics equal a single-process evaluation bit for bit.
+* **Every model.** Scores, a model's own objective (FPMC, BPR-MF: ``training_loss``) and
+  ``extra_loss`` terms all reach DDP's gradient all-reduce (:func:`wrap`); an epoch hook
+  (LGSR's skip-gram passes) runs on every rank, then rank 0's parameters are broadcast;
+  a memory written while training (CSRM) gathers the whole global batch on every rank
+  (:func:`gather_rows`). A test trains every registered neural model on 2 ranks and finds
+  the same weights on both.
 * **Writes.** Only rank 0 writes (run directory, metrics, checkpoints, the prepared
   structures, the saved model), each write atomic; the other ranks hold a
   :class:`ReaderRun` whose writes are no-ops. Each rank runs ``prepare`` itself (it is
@@ -38,6 +44,7 @@ on several workers:
 from __future__ import annotations
 
 import os
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -130,19 +137,45 @@ def open_run(start: Callable[[], Run]) -> Run:
 
 
 def wrap(module: nn.Module, device: torch.device) -> nn.Module:
-    """The module DDP-wrapped for training when distributed, else itself."""
+    """The module DDP-wrapped for training when distributed, else itself.
+
+    DDP averages gradients only of what runs through its ``forward``, so the module is
+    wrapped in :class:`_Objective`, whose forward is the module's scores or, for a module
+    with its own objective (``training_loss``), that loss. Buffers are not broadcast: the
+    fixed ones (graphs, samplers) are built identically on every rank by ``prepare``, and a
+    buffer a model writes while training (CSRM's memory) gathers the global batch itself
+    (:func:`gather_rows`). The graph is declared static: the parameters a step uses are the
+    same every step, and those it never uses (LGSR's skip-gram output table, trained in its
+    epoch hook) are then allowed.
+    """
     if not active():
         return module
     if module not in _WRAPPED:  # one wrapper per module for the whole run
-        _WRAPPED[module] = _DataParallel(module)
+        wrapper = _OwnLossParallel if callable(getattr(module, "training_loss", None)) else _DataParallel
+        with warnings.catch_warnings():
+            # torch deprecates broadcast_buffers for forward_sync_buffers, which still syncs
+            # buffers at init, and sparse CSR buffers cannot be broadcast: keep the old switch
+            warnings.filterwarnings("ignore", message=".*broadcast_buffers.*", category=FutureWarning)
+            _WRAPPED[module] = wrapper(_Objective(module), broadcast_buffers=False, static_graph=True)
     return _WRAPPED[module]
 
 
 _WRAPPED: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
 
 
+class _Objective(nn.Module):
+    """What DDP runs: the model's scores, or its own training loss when asked."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, batch: Batch, own_loss: bool = False) -> torch.Tensor:
+        return self.inner.training_loss(batch) if own_loss else self.inner(batch)  # type: ignore[operator]
+
+
 class _DataParallel(nn.parallel.DistributedDataParallel):
-    """DDP that lets the trainer reach the wrapped module's ``extra_loss``."""
+    """DDP that lets the trainer reach the wrapped module's attributes (``extra_loss``, ...)."""
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -150,7 +183,44 @@ class _DataParallel(nn.parallel.DistributedDataParallel):
         except AttributeError:
             if name == "module":  # not set yet (inside DDP's constructor)
                 raise
-            return getattr(self.module, name)
+            return getattr(self.module.inner, name)
+
+
+class _OwnLossParallel(_DataParallel):
+    """DDP for a module trained on its own objective: ``training_loss`` runs through DDP."""
+
+    def training_loss(self, batch: Batch) -> torch.Tensor:
+        return self(batch, own_loss=True)
+
+
+def gather_rows(rows: torch.Tensor) -> torch.Tensor:
+    """Every rank's ``rows`` [n_r, ...] concatenated in rank order, the same on every rank.
+
+    In one process, ``rows`` itself. The ranks may hold different numbers of rows (the
+    last global batch); no gradient flows through the result.
+    """
+    if not active():
+        return rows
+    world = world_size()
+    count = torch.tensor([rows.shape[0]], dtype=torch.int64, device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(world)]
+    dist.all_gather(counts, count)
+    most = int(max(c.item() for c in counts))
+    padded = rows.new_zeros((most, *rows.shape[1:]))
+    padded[: rows.shape[0]] = rows.detach()
+    gathered = [torch.zeros_like(padded) for _ in range(world)]
+    dist.all_gather(gathered, padded)
+    return torch.cat([g[: int(c.item())] for g, c in zip(gathered, counts, strict=True)])
+
+
+def broadcast_parameters(module: nn.Module) -> None:
+    """Rank 0's parameters and buffers on every rank (after work a rank did on its own)."""
+    if not active():
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.layout == torch.strided:
+                dist.broadcast(tensor.data, src=0)
 
 
 def shard_batches(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -81,6 +82,14 @@ def rank_of_targets(
     return torch.from_numpy(above + 1 if ties == "optimistic" else above + tied)
 
 
+def load_counts(path: Path) -> tuple[np.ndarray, np.ndarray, TieMode]:
+    """What :meth:`Evaluation.save_counts` wrote: above, tied and the tie mode."""
+    with np.load(path) as data:
+        ties = str(data["ties"])
+        _check_mode(ties)
+        return data["above"].astype(np.int64), data["tied"].astype(np.int64), ties  # type: ignore[return-value]
+
+
 def _gain_table(name: str, n: int) -> np.ndarray:
     """Cumulative gain over ranks: ``table[j]`` = sum of the gain of ranks 1..j (``table[0] = 0``)."""
     ranks = np.arange(1, n + 1, dtype=np.float64)
@@ -114,6 +123,10 @@ class Evaluation:
 
     def with_ties(self, ties: TieMode) -> Evaluation:
         return replace(self, ties=ties)
+
+    def save_counts(self, path: Path) -> None:
+        """Write the per-sample counts and the tie mode (``.npz``), everything but the lengths."""
+        np.savez(path, above=self.above, tied=self.tied, ties=np.array(self.ties))
 
     def _span(self) -> tuple[np.ndarray, np.ndarray]:
         """The ranks the target may take, as (first - 1, how many), each equally likely."""

@@ -341,6 +341,7 @@ class Trainer:
                 hooked = state.partial.hooked  # the hook ran before this epoch was interrupted
             elif isinstance(module, EpochHook):
                 hooked = module.before_epoch(epoch, learning_rate(config, epoch), config.seed)
+                distributed.broadcast_parameters(module)  # every rank continues from rank 0's hook
             record = self._train_epoch(module, optimizer, train, spec, epoch, total, device, state, hooked)
             if valid is not None:
                 record.update(self._validate(module, valid, device))

@@ -148,6 +148,7 @@ def train_and_evaluate(
         info["best_per_metric"] = best_per_metric(state.history, "test")
     if distributed.is_writer():
         np.save(run.directory / "ranks-test.npy", evaluation.ranks)
+        evaluation.save_counts(run.directory / "counts-test.npz")  # exact under every tie mode
         finish_run(run, model, **info)
     distributed.barrier()
     return TrainingResult(run, evaluation, info)

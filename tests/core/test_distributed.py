@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,9 +25,12 @@ import torch.multiprocessing as mp
 
 from sessionrec import distributed
 from sessionrec.evaluation import evaluate_scores
+from sessionrec.models import registry
+from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.registry import create
 from sessionrec.training import TrainerOptions
 from tests.conftest import synthetic_dataset
+from tests.models.test_contract import CONTRACT
 
 FAST = {"embedding_dim": 16, "batch_size": 50, "epochs": 4, "lr": 0.01, "lr_step": 2}
 # Per-epoch mean losses of 1 and 2 processes agree to this relative difference. The two
@@ -37,6 +41,7 @@ FAST = {"embedding_dim": 16, "batch_size": 50, "epochs": 4, "lr": 0.01, "lr_step
 # catches a wrong weighting (a shard's loss counted twice moves the curve by percents).
 LOSS_RTOL = 1e-3
 ROOT = Path(__file__).resolve().parents[2]
+NEURAL = sorted(n for n, c in registry.model_classes().items() if issubclass(c, NeuralRecommender))
 
 
 def _free_port() -> int:
@@ -70,16 +75,24 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
                 valid=np.array([r["valid_MRR@20"] for r in state.history]),
             )
             torch.save(model.module_.state_dict(), out + ".pt")
+        # gathering rows of unequal counts (rank r holds r + 1 rows of the value r)
+        rows = distributed.gather_rows(torch.full((rank + 1, 2), float(rank)))
+        torch.save(rows, f"{out}.gathered.rank{rank}.pt")
+        for name in NEURAL:  # every neural model: same weights on every rank after training
+            trained = create(name, **{**CONTRACT[name].get("overrides", {}), "epochs": 1})
+            trained.fit(train, valid, TrainerOptions(device="cpu"))
+            torch.save(trained.module_.state_dict(), f"{out}.{name}.rank{rank}.pt")
     finally:
         distributed.shutdown()
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = str(tmp_path_factory.mktemp("ddp") / "rank0.npz")
     mp.start_processes(_worker, args=(2, _free_port(), out), nprocs=2, start_method="spawn")
-    result = dict(np.load(out))
+    result: dict[str, Any] = dict(np.load(out))
     result["state"] = torch.load(out + ".pt", weights_only=True)
+    result["out"] = out
     return result
 
 
@@ -112,6 +125,33 @@ def test_two_processes_follow_the_single_process_loss_curve(two_ranks: dict) -> 
     assert losses[-1] < 0.8 * losses[0]  # it learns, so the comparison is not of flat curves
     np.testing.assert_allclose(two_ranks["losses"], losses, rtol=LOSS_RTOL)
     np.testing.assert_allclose(two_ranks["valid"], [r["valid_MRR@20"] for r in state.history], atol=1.0)
+
+
+def test_rows_gathered_in_rank_order_on_every_rank(two_ranks: dict) -> None:
+    expected = torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])
+    for rank in (0, 1):
+        torch.testing.assert_close(torch.load(f"{two_ranks['out']}.gathered.rank{rank}.pt"), expected)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_every_neural_model_trains_the_same_weights_on_every_rank(two_ranks: dict, name: str) -> None:
+    """Gradients of every model reach DDP's all-reduce: its own objective (FPMC, BPR-MF), an
+    epoch hook (LGSR), sparse buffers (DHCN, FOCOL), a memory written in training (CSRM)."""
+    ranks = [torch.load(f"{two_ranks['out']}.{name}.rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert ranks[0].keys() == ranks[1].keys()
+    for key, value in ranks[0].items():
+        if value.layout == torch.strided:
+            torch.testing.assert_close(ranks[1][key], value, rtol=0, atol=0, msg=f"{name}: {key} differs")
+
+
+def test_csrm_memory_holds_the_global_batches_on_every_rank(two_ranks: dict) -> None:
+    data = synthetic_dataset()
+    train, valid = data.validation_split(0.2)
+    single = create("csrm", **{**CONTRACT["csrm"].get("overrides", {}), "epochs": 1})
+    single.fit(train, valid, TrainerOptions(device="cpu"))
+    state = torch.load(f"{two_ranks['out']}.csrm.rank0.pt", weights_only=True)
+    filled = next(v for k, v in state.items() if k.endswith("memory.filled"))
+    assert int(filled) == len(single.module_.memory) > 0  # not one rank's half of the sessions
 
 
 def test_shards_partition_every_global_batch_with_weights_summing_to_the_world() -> None:

@@ -66,7 +66,7 @@ def test_runs_once_reports_and_never_recomputes(
     # the paired test of POP against the proposed row, on the same ranks the runs saved
     from sessionrec.evaluation import compare
 
-    expected = compare(pop.evaluation, srgnn.evaluation).t_pvalue
+    expected = compare(pop.evaluation.with_ties(srgnn.evaluation.ties), srgnn.evaluation).t_pvalue
     rows = json.loads((tmp_path / "reports" / "toy" / "toy" / "results.json").read_text())["main"]
     assert rows[0]["p_t"] == pytest.approx(expected) and rows[2]["p_t"] == "-"
     assert rows[1]["status"] == "not implemented"
@@ -84,6 +84,20 @@ def test_runs_once_reports_and_never_recomputes(
     monkeypatch.setattr(run_cache, "execute", refuse)
     again = run_spec(spec, options(tmp_path, data_root))["toy"]
     np.testing.assert_array_equal(again[("main", "SR-GNN")].ranks, srgnn.ranks)
+
+
+def test_cached_evaluations_keep_the_runs_ties(tmp_path: Path, data_root: Path) -> None:
+    """A heuristic's tied items survive the cache: the paired test sees the ranks its metrics had."""
+    spec = toy_spec()
+    spec["experiment"][0]["row"][0] = {"label": "S-POP", "model": "spop"}
+    results = run_spec(parse_spec(spec), options(tmp_path, data_root))["toy"]
+    spop = results[("main", "S-POP")]
+    evaluation = spop.evaluation
+    assert evaluation is not None and evaluation.ties == run_cache.CLASSIC_TIES
+    assert evaluation.tied.max() > 1  # S-POP ties the session's items
+    assert evaluation.metrics() == pytest.approx(spop.metrics)
+    optimistic = evaluation.with_ties("optimistic").metrics()
+    assert optimistic["MRR@20"] > evaluation.metrics()["MRR@20"]
 
 
 def test_an_interrupted_run_resumes_at_its_checkpoint(

@@ -31,7 +31,7 @@ import numpy as np
 from sessionrec import __version__
 from sessionrec.data.dataset import Dataset
 from sessionrec.errors import CheckpointError, ConfigError
-from sessionrec.evaluation import Evaluation
+from sessionrec.evaluation import Evaluation, TieMode, load_counts
 from sessionrec.models.base import Recommender
 from sessionrec.models.neural import NeuralRecommender
 from sessionrec.models.prepared import split_fingerprint
@@ -43,6 +43,7 @@ from sessionrec.workflow import train_and_evaluate
 log = logging.getLogger("sessionrec.experiments")
 KEY_FILE = "cache-key.json"
 RANKS_FILE = "ranks-test.npy"
+COUNTS_FILE = "counts-test.npz"  # above / tied per sample and the tie mode: paired tests honour ties
 CLASSIC_TIES = "conservative"
 
 
@@ -61,12 +62,22 @@ class RunResult:
     train_sps: float | None = None  # median training samples/s over epochs
     score_ms: float | None = None  # scoring milliseconds per test sample
     error: str = ""
+    counts: tuple[np.ndarray, np.ndarray, TieMode] | None = None  # above, tied, tie mode (COUNTS_FILE)
 
     @property
     def evaluation(self) -> Evaluation | None:
-        if self.ranks is None or self.lengths is None:
+        """The test evaluation under the run's own tie mode (what its metrics were computed with).
+
+        Runs finished before COUNTS_FILE existed have ranks only: they are read as exact ranks.
+        """
+        if self.lengths is None:
             return None
-        return Evaluation.from_ranks(self.ranks, self.lengths)  # optimistic ranks, as saved
+        if self.counts is not None:
+            above, tied, ties = self.counts
+            return Evaluation(above, tied, self.lengths, ties)
+        if self.ranks is None:
+            return None
+        return Evaluation.from_ranks(np.rint(self.ranks), self.lengths)
 
 
 def data_fingerprint(dataset: Dataset) -> str:
@@ -164,6 +175,7 @@ def execute(job: Job, dataset: Dataset, options: TrainerOptions, data_path: str 
         evaluation = model.evaluate(dataset.test, ties=CLASSIC_TIES)
         test_seconds = time.perf_counter() - clock
         np.save(job.directory / RANKS_FILE, evaluation.ranks)
+        evaluation.save_counts(job.directory / COUNTS_FILE)
         finish_run(
             started,
             model,
@@ -181,6 +193,7 @@ def result_from_run(run: Run) -> RunResult:
     info = run.info()
     ranks_path = run.directory / RANKS_FILE
     ranks = np.load(ranks_path) if ranks_path.is_file() else None
+    counts = load_counts(run.directory / COUNTS_FILE) if (run.directory / COUNTS_FILE).is_file() else None
     history = [*run.read_metrics(), *info.get("refit_history", [])]
     speeds = [r["train_samples_per_s"] for r in history if r.get("train_samples_per_s")]
     n_test = len(ranks) if ranks is not None else info.get("data", {}).get("stats", {}).get("test_samples")
@@ -196,6 +209,7 @@ def result_from_run(run: Run) -> RunResult:
         info.get("refit_epochs", (info.get("best_epoch", -1) + 1) or info.get("epochs_run")),
         float(np.median(speeds)) if speeds else None,
         1000.0 * test_seconds / n_test if test_seconds and n_test else None,
+        counts=counts,
     )
 
 

@@ -58,7 +58,9 @@ def write_dataset_report(
         f"Sources: {spec.source}.",
         "",
         "Test: every prefix of every test session, its next item ranked against every item (full "
-        "ranking); HR@K = P@K = Recall@K. Heuristics are scored with conservative ties. Each row "
+        "ranking); HR@K = P@K = Recall@K. Heuristics are scored with conservative ties, neural models "
+        "with expected ties; the paired tests compare both rows under the proposed model's tie "
+        "mode (expected: ties broken at random). Each row "
         "states the protocol that produced it: runs made by this spec (`run`) or results recorded "
         "by `benchmarks/` (`recorded`, no per-sample ranks, hence no significance test).",
         "",
@@ -120,7 +122,7 @@ def _rows(
         elif (
             evaluation is not None and base_eval is not None and len(evaluation.ranks) == len(base_eval.ranks)
         ):
-            test = compare(evaluation, base_eval, cutoff=20)
+            test = compare(evaluation.with_ties(base_eval.ties), base_eval, cutoff=20)
             row["p_t"], row["p_mcnemar"] = test.t_pvalue, test.mcnemar_pvalue
         note = [spec_row.note] if spec_row.note else []
         if below:

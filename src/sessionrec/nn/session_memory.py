@@ -12,8 +12,10 @@ over the rows written so far (k is capped at their number); an empty memory retu
 query itself, as the code does at the start of training. Gradients flow to q through the
 similarities and weights, never into the memory rows. ``write`` appends vectors, the
 oldest rows dropping once the memory is full (a ring buffer: the read does not depend
-on the order of the rows). Rows, count and cursor are buffers, so they are saved and
-restored with the weights (a selected epoch brings back the memory it ended with).
+on the order of the rows). In a distributed run each write gathers the rows of every
+rank's share of the global batch, so every rank holds the single-process memory. Rows,
+count and cursor are buffers, so they are saved and restored with the weights (a selected
+epoch brings back the memory it ended with).
 Shapes: query [B, d] -> [B, d]; write [B, d].
 """
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from sessionrec import distributed
 
 
 class SessionMemory(nn.Module):
@@ -59,7 +63,8 @@ class SessionMemory(nn.Module):
         return weights @ memory
 
     def write(self, vectors: torch.Tensor) -> None:
-        vectors = vectors.detach()[-self.capacity :]
+        # in a distributed run every rank writes the whole global batch, so memories agree
+        vectors = distributed.gather_rows(vectors.detach())[-self.capacity :]
         count = vectors.shape[0]
         slots = (self.cursor + torch.arange(count, device=vectors.device)) % self.capacity
         # out of place: an earlier read in this step may still need the old rows for backward
