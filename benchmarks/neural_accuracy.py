@@ -65,6 +65,9 @@ PUBLISHED = {
     ("fpmc", "yoochoose1_64"): (45.62, 15.01),
     ("bprmf", "diginetica"): (5.24, 1.98),  # TAGNN
     ("bprmf", "yoochoose1_64"): (31.31, 12.08),
+    ("gru4rec", "diginetica"): (29.45, 8.33),  # SR-GNN/TAGNN tables, 2016-style runs (FOCOL: 30.79 / 8.22)
+    ("gru4rec", "yoochoose1_64"): (60.64, 22.89),  # TAGNN, LGSR, SR-IEM
+    # KNN-RNN: no table of these papers reports it (Jannach & Ludewig 2017 use other splits)
     ("lgsr", "diginetica"): (53.77, 18.88),
     ("lgsr", "yoochoose1_64"): (71.97, 31.29),
     ("lgsr", "yoochoose1_4"): (72.23, 31.39),

@@ -3,6 +3,11 @@
     python benchmarks/relative_throughput.py narm stamp ../shared/data/diginetica
     python benchmarks/relative_throughput.py lgsr ../shared/data/diginetica --set lgsr:batch_size=512
 
+Samples are training samples as the trainer counts them: prefix samples, or for a model
+with session-parallel batches (GRU4Rec, KNN-RNN) training events (one click and its next
+click), which are the same (prefix, next item) pairs: an epoch of either covers every
+click that has a next one once.
+
 Absolute rates differ from machine to machine; a ratio measured in one run on one machine
 does not. For ``--rounds`` rounds, SR-GNN and each model run ``train_throughput.py`` in turn
 (fresh processes, same threads and segment length), so the rounds share the machine's

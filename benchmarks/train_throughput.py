@@ -6,12 +6,14 @@
 
     python benchmarks/train_throughput.py srgnn ../shared/data/diginetica --epoch --eval-fresh
 
-Training: the trainer's own step (forward, cross-entropy, backward, fused Adam) on
-shuffled batches built by the real pipeline, ``--batches`` batches per segment after
-``--warmup`` batches; every segment's samples/s is recorded and the median of ``--reps``
-segments reported. ``--epoch`` trains through one whole epoch (``--reps`` becomes the
-number of segments that covers it), so a slowdown as training goes on shows in the
-segments: a fresh model's first few hundred batches are not what a user's run sees.
+Training: the trainer's own step (forward, loss, backward, the trainer's optimiser: fused
+Adam, or a module's own) on shuffled batches built by the real pipeline (or a model's own
+batches: GRU4Rec's session-parallel ones, each row one training event counted as a
+sample), ``--batches`` batches per segment after ``--warmup`` batches; every segment's
+samples/s is recorded and the median of ``--reps`` segments reported. ``--epoch`` trains
+through one whole epoch (``--reps`` becomes the number of segments that covers it), so a
+slowdown as training goes on shows in the segments: a fresh model's first few hundred
+batches are not what a user's run sees.
 Ranking: the full test split scored against every item with the trained weights (the
 late state), median seconds of ``--eval-reps`` repetitions; ``--eval-fresh`` also times it
 once with the fresh model. The JSON records the floating-point mode of the process
@@ -45,7 +47,7 @@ from sessionrec.models.registry import create_from_overrides
 from sessionrec.runtime.memory import retain_freed_buffers
 from sessionrec.runtime.numerics import cpu_has_native_bf16, status
 from sessionrec.runtime.split_blas import CPU_SCORING_BACKENDS, set_cpu_scoring
-from sessionrec.training import Trainer, make_optimizer
+from sessionrec.training import OwnBatches, Trainer, batches_per_epoch, build_optimizer, training_batches
 
 
 def cpu_name() -> str:
@@ -78,6 +80,8 @@ def subnormal_share(tensors: list[torch.Tensor]) -> float:
     """The fraction of float32 values that are subnormal, read from their bits."""
     total = subnormal = 0
     for tensor in tensors:
+        if tensor.is_sparse:  # the rows a sparse gradient holds (GRU4Rec's item table)
+            tensor = tensor.coalesce().values()
         bits = tensor.detach().float().contiguous().view(torch.int32)
         exponent_zero = (bits & 0x7F800000) == 0
         subnormal += int((exponent_zero & ((bits & 0x007FFFFF) != 0)).sum())
@@ -117,14 +121,30 @@ def time_ranking(model: NeuralRecommender, data: Dataset, batch_size: int) -> tu
     return time.perf_counter() - started, evaluation.metrics()["HR@20"]
 
 
+def own_batches(model: NeuralRecommender, data: Dataset) -> Iterator[Batch]:
+    """A model's own training batches (``training.OwnBatches``), epoch after epoch."""
+    epoch = 0
+    while True:
+        for batch, _, _ in training_batches(model, data.train, model.config, epoch):
+            yield batch
+        epoch += 1
+
+
 def training_setup(
     model: NeuralRecommender, data: Dataset
 ) -> tuple[torch.nn.Module, Trainer, torch.optim.Optimizer, Iterator[Batch]]:
-    """A fresh module in training mode, its trainer and optimizer, and shuffled batches."""
+    """A fresh module in training mode, its trainer and optimizer (the trainer's), and its batches.
+
+    Batches: shuffled prefix samples, or the model's own (GRU4Rec's session-parallel ones,
+    whose rows are training events: each counts as one sample).
+    """
     module = model.setup(data.train)
     module.train()
-    optimizer = make_optimizer(module.parameters(), model.config.lr, model.config.weight_decay, model.device)
-    batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
+    optimizer = build_optimizer(module, model.config, model.device)
+    if isinstance(model, OwnBatches):
+        batches = own_batches(model, data)
+    else:
+        batches = iterate_batches(data.train, model.config.batch_size, model.batch_spec, shuffle=True, seed=0)
     return module, Trainer(model), optimizer, batches
 
 
@@ -143,7 +163,7 @@ def measure(args: argparse.Namespace) -> dict[str, object]:
         module.train()
     for _ in range(args.warmup):
         trainer.step(module, optimizer, next(batches))
-    epoch_batches = -(-len(data.train) // model.config.batch_size)
+    epoch_batches = batches_per_epoch(model, data.train, model.config.batch_size)
     reps = max((epoch_batches - args.warmup) // args.batches, 1) if args.epoch else args.reps
     rates: list[float] = []
     segment_subnormals: list[dict[str, float]] = []

@@ -29,6 +29,15 @@ A module may split its parameters into groups with their own step (a method
 ``parameter_groups()`` returning :class:`ParameterGroup` s; I3GN decays its inter-session
 module every 5 epochs and the rest every 3): each group's rate uses its own step.
 
+Own batches and optimiser: a model whose training batches are not shuffled prefix samples
+implements :class:`OwnBatches` (GRU4Rec's session-parallel mini-batches, whose rows carry a
+hidden state from one batch to the next): the trainer iterates
+``model.training_batches(train, epoch, start_batch)`` instead (one process only: such
+batches are ordered, so they are not dealt over ranks), and counts a batch's rows as its
+samples. A module whose optimiser is part of its definition (GRU4Rec's Adagrad with
+Nesterov momentum) implements :class:`OwnOptimizer`; the trainer sets the rates of its
+parameter groups as for Adam, and checkpoints and restores it the same way.
+
 Selection: each epoch is evaluated on ``valid``; the weights of the epoch with the
 best ``select_metric`` are kept, and training stops after ``patience`` epochs without
 improvement: an epoch improves only when it beats the best by more than
@@ -58,6 +67,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -159,6 +169,53 @@ class EpochHook(Protocol):
         ...
 
     def load_epoch_hook_state(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class OwnBatches(Protocol):
+    """A model that iterates its own training batches (see the module docstring)."""
+
+    def training_batches(self, train: Split, epoch: int, start_batch: int = 0) -> Iterator[Batch]:
+        """Epoch ``epoch``'s batches from batch ``start_batch`` on, a function of (config, train, epoch)."""
+        ...
+
+    def n_training_batches(self, train: Split, epoch: int = 0) -> int: ...
+
+
+@runtime_checkable
+class OwnOptimizer(Protocol):
+    """A module that builds its own optimiser over the trainer's parameter groups."""
+
+    def training_optimizer(self, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer: ...
+
+
+def training_batches(
+    model: Any, train: Split, config: TrainingConfig, epoch: int, start_batch: int = 0
+) -> Iterator[tuple[Batch, float, int]]:
+    """``(batch, loss_weight, samples)`` of this rank for epoch ``epoch``, from ``start_batch`` on."""
+    if isinstance(model, OwnBatches):
+        if distributed.active():
+            raise DataError(f"{model.name} trains on ordered batches of its own: run it in one process")
+        for batch in model.training_batches(train, epoch, start_batch):
+            yield batch, 1.0, batch.size
+        return
+    yield from distributed.shard_batches(
+        train, config.batch_size, model.batch_spec, config.shuffle, config.seed, epoch, start_batch
+    )
+
+
+def batches_per_epoch(model: Any, train: Split, batch_size: int, epoch: int = 0) -> int:
+    if isinstance(model, OwnBatches):
+        return model.n_training_batches(train, epoch)
+    return n_batches(train, batch_size)
+
+
+def build_optimizer(module: nn.Module, config: TrainingConfig, device: torch.device) -> torch.optim.Optimizer:
+    """The module's own optimiser (``OwnOptimizer``), else Adam with ``weight_decay``."""
+    groups = optimizer_groups(module)
+    if isinstance(module, OwnOptimizer):
+        return module.training_optimizer(groups, config.lr)
+    return make_optimizer(groups, config.lr, config.weight_decay, device)
 
 
 @dataclass
@@ -268,14 +325,15 @@ class Trainer:
                 f"the model was prepared for {self.model.n_items} items, the data has {train.n_items}"
             )
         module = self.model.init_module(train.n_items)
-        optimizer = make_optimizer(optimizer_groups(module), config.lr, config.weight_decay, device)
+        optimizer = build_optimizer(module, config, device)
         state = TrainingState()
         if opts.resume and opts.run is not None and opts.run.checkpoint_path.is_file():
             state = self._restore(opts.run, module, optimizer)
         spec = self.model.batch_spec
-        total = min(n_batches(train, config.batch_size), opts.max_batches or 10**12)
         while state.epoch < config.epochs and state.bad_epochs < config.patience:
             epoch = state.epoch
+            per_epoch = batches_per_epoch(self.model, train, config.batch_size, epoch)
+            total = min(per_epoch, opts.max_batches or 10**12)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, epoch, step=group.get("lr_step"))
             hooked: dict[str, float] = {}
@@ -327,13 +385,11 @@ class Trainer:
                 partial.seen,
                 partial.seconds,
             )
-        per_epoch = n_batches(train, config.batch_size)
+        per_epoch = batches_per_epoch(self.model, train, config.batch_size, epoch)
         started = saved = time.perf_counter()
         progress = _progress(self.options.progress, f"epoch {epoch}", total, first)
         # this rank's share of each global batch (all of it in one process); see distributed.py
-        batches = distributed.shard_batches(
-            train, config.batch_size, spec, config.shuffle, config.seed, epoch, first
-        )
+        batches = training_batches(self.model, train, config, epoch, first)
         trained = distributed.wrap(module, device)
         for index, (batch, weight, size) in enumerate(batches, start=first):
             if index >= total:

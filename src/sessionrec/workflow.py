@@ -157,8 +157,14 @@ def train_and_evaluate(
 def _refit(
     selected: NeuralRecommender, dataset: Dataset, run: Run, epochs: int, options: TrainerOptions
 ) -> tuple[NeuralRecommender, dict[str, Any]]:
-    """A fresh model, same config and seed, trained ``epochs`` epochs on every training session."""
-    model = type(selected)(selected.config.replace(epochs=epochs))
+    """A fresh model, same config and seed, trained ``epochs`` epochs on every training session.
+
+    Settings a model chose on validation besides the epoch count (KNN-RNN's mixing weight)
+    come from its ``selected_settings()``, when it has one.
+    """
+    chosen = getattr(selected, "selected_settings", None)
+    settings = chosen() if callable(chosen) else {}
+    model = type(selected)(selected.config.replace(**settings, epochs=epochs))
     model.preset = selected.preset
     model.to(selected.device)
     refit_run = type(run)(run.directory / REFIT_DIR)  # a ReaderRun on ranks other than 0

@@ -6,8 +6,10 @@ from sessionrec.models import (
     factorization,  # noqa: F401
     focol,  # noqa: F401
     gcegnn,  # noqa: F401
+    gru4rec,  # noqa: F401
     i3gn,  # noqa: F401
     itemknn,  # noqa: F401
+    knnrnn,  # noqa: F401
     lgsr,  # noqa: F401
     narm,  # noqa: F401
     pop,  # noqa: F401

@@ -1,4 +1,4 @@
-r"""A GRU over right-padded item sequences (NARM, CSRM; reusable by GRU4Rec).
+r"""A GRU over right-padded item sequences (NARM, CSRM, GRU4Rec).
 
 .. math::
     r_t = \sigma(W_r x_t + U_r h_{t-1} + b_r),\quad z_t = \sigma(W_z x_t + U_z h_{t-1} + b_z)
@@ -6,11 +6,14 @@ r"""A GRU over right-padded item sequences (NARM, CSRM; reusable by GRU4Rec).
     n_t = \tanh(W_n x_t + b_n + r_t \odot (U_n h_{t-1} + b'_n)),\quad
     h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}
 
-(``torch.nn.GRU``, one layer, h_0 = 0). Batches are left-aligned and right-padded, and a
+(``torch.nn.GRU``, one layer, h_0 = 0 or ``initial``). Batches are left-aligned and right-padded, and a
 GRU is causal: the output at position j < length depends on positions 0..j only, so the
 padded tail never reaches a real position and no packing is needed. The session's final
 state is the output at position ``length - 1``; outputs at padded positions are zeroed.
-Shapes: inputs [B, L, d_in], lengths [B] (>= 1) -> outputs [B, L, h], last [B, h].
+Shapes: inputs [B, L, d_in], lengths [B] (>= 1), initial [B, h] -> outputs [B, L, h], last [B, h].
+GRU4Rec's session-parallel training runs it one click at a time (L = 1) from the state
+carried over from the session's previous click: the same function as running it over the
+whole prefix from h_0 = 0, which is how it scores a prefix.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ class GRUEncoder(nn.Module):
     def reset_parameters(self) -> None:
         self.gru.reset_parameters()
 
-    def forward(self, inputs: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        outputs, _ = self.gru(inputs)
+    def forward(
+        self, inputs: torch.Tensor, lengths: torch.Tensor, initial: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs, _ = self.gru(inputs, None if initial is None else initial.unsqueeze(0))
         width = outputs.shape[1]
         real = torch.arange(width, device=outputs.device)[None, :] < lengths[:, None]
         outputs = outputs * real.unsqueeze(2).to(outputs.dtype)
