@@ -285,7 +285,11 @@ class LGSRModule(CachedItemColumns):
             loss = skipgram.rows_loss(*gathered, rows)
             loss.backward()
             indices = (rows.items, rows.ranks, rows.ranks)
-            grads = [g.grad.view(-1, *t.shape[1:]) for g, t in zip(gathered, tables, strict=True)]
+            # the paper's Eq. 5 has no bias: its rows get no gradient, hence zeros
+            grads = [
+                (g.grad if g.grad is not None else torch.zeros_like(g)).view(-1, *t.shape[1:])
+                for g, t in zip(gathered, tables, strict=True)
+            ]
             if isinstance(optimizer, LazyAdam):
                 optimizer.step_rows(list(zip(tables, indices, grads, strict=True)))
             else:  # the code's dense Adam: every row moves with its moments

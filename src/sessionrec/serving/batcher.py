@@ -146,7 +146,10 @@ class MicroBatcher:
         return answers
 
     def _recommend(self, sessions: list[Sequence[object]], k: int, exclude_seen: bool) -> list[Result]:
-        recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen, approximate=self.approximate)
+        if self.approximate:
+            recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen, approximate=True)
+        else:  # the plain call: any Recommender.recommend, also one that knows no index
+            recs = self.model.recommend(sessions, k=k, exclude_seen=exclude_seen)
         return [
             Result(recs.items[row], recs.scores[row], recs.unknown_items[row], recs.fallback[row])
             for row in range(len(sessions))
