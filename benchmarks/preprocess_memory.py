@@ -14,7 +14,6 @@ its peak) and writes them to ``--out`` as JSON when given.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -23,8 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from preprocess_scale import raw_log_parser
 from sessionrec.data.readers import preprocess
-from sessionrec.data.synthetic_raw import YOOCHOOSE, write_diginetica_views, write_yoochoose_clicks
+from sessionrec.data.synthetic_raw import write_diginetica_views, write_yoochoose_clicks
 from train_throughput import cpu_name
 
 GIB = 2**30
@@ -68,12 +68,7 @@ class PhaseTracker:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--clicks", type=int, default=YOOCHOOSE["n_clicks"])
-    parser.add_argument("--sessions", type=int, default=YOOCHOOSE["n_sessions"])
-    parser.add_argument("--items", type=int, default=YOOCHOOSE["n_items"])
+    parser = raw_log_parser(__doc__)
     parser.add_argument("--source", choices=("yoochoose", "diginetica"), default="yoochoose")
     parser.add_argument("--fraction", type=int, default=64)
     parser.add_argument("--raw", type=Path, help="an existing raw file instead of a generated one")

@@ -73,13 +73,19 @@ def train_rate(path: Path, batches: int, reps: int) -> dict[str, object]:
     }
 
 
-def main() -> None:
+def raw_log_parser(description: str | None) -> argparse.ArgumentParser:
+    """A parser with the size of the generated raw log (Yoochoose's full size by default)."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--clicks", type=int, default=YOOCHOOSE["n_clicks"])
     parser.add_argument("--sessions", type=int, default=YOOCHOOSE["n_sessions"])
     parser.add_argument("--items", type=int, default=YOOCHOOSE["n_items"])
+    return parser
+
+
+def main() -> None:
+    parser = raw_log_parser(__doc__)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--skip-diginetica", action="store_true")
