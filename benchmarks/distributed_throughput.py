@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_throughput import cpu_name
+from train_throughput import write_result
 
 
 def worker(data: str, batches: int, out: str, overrides: list[str]) -> None:
@@ -92,13 +92,8 @@ def main() -> None:
         "overrides": args.set,
         "runs": rows,
         "note": "N processes on N cores measure the distributed overhead, not a speed-up",
-        "torch": torch.__version__,
-        "cpu": cpu_name(),
-        "cores": os.cpu_count(),
-        "measured": time.strftime("%Y-%m-%d %H:%M"),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(rows, indent=2))
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -43,7 +42,7 @@ from sessionrec.data.sessions import Sessions, Split
 from sessionrec.data.vocab import ItemVocab
 from sessionrec.models.base import Recommender
 from sessionrec.models.registry import create, load_model
-from train_throughput import cpu_name
+from train_throughput import write_result
 
 
 def percentiles(times: list[float]) -> dict[str, float]:
@@ -164,16 +163,7 @@ def main() -> None:
             }
             result["ann"]["by_ef_search"].append(row)  # type: ignore[index]
             print(row, flush=True)
-    result.update(
-        {
-            "torch": torch.__version__,
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "measured": time.strftime("%Y-%m-%d %H:%M"),
-        }
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sessionrec.data import open_dataset
 from sessionrec.data.synthetic_raw import YOOCHOOSE, write_diginetica_views, write_yoochoose_clicks
 from sessionrec.models.registry import create
-from train_throughput import cpu_name, training_setup
+from train_throughput import training_setup, write_result
 
 
 def run_measured(command: list[str]) -> dict[str, float]:
@@ -121,16 +121,7 @@ def main() -> None:
             result["generate_diginetica_seconds"] = round(time.perf_counter() - started, 1)
             result["preprocess_diginetica"] = run_measured([*cli, "diginetica", str(views), str(root / "dn")])
             print(result["preprocess_diginetica"], flush=True)
-    result.update(
-        {
-            "torch": torch.__version__,
-            "cpu": cpu_name(),
-            "cores": os.cpu_count(),
-            "measured": time.strftime("%Y-%m-%d %H:%M"),
-        }
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    write_result(args.out, result)
     print(json.dumps(result, indent=2))
 
 

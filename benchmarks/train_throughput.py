@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -58,6 +59,20 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def write_result(path: Path, result: dict) -> None:
+    """``result`` with the machine it was measured on (torch, CPU, cores, time), as JSON at ``path``."""
+    result.update(
+        {
+            "torch": torch.__version__,
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "measured": time.strftime("%Y-%m-%d %H:%M"),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
 
 
 SMALLEST_NORMAL_LOG = -87.336  # log of float32's smallest normal value, 1.1755e-38
